@@ -1,0 +1,1 @@
+"""CarTracker: an event-sourced car maintenance tracker on Azure Functions and Cosmos DB."""

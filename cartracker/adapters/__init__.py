@@ -1,0 +1,1 @@
+"""Adapters behind the ports: Cosmos DB (production) and SQLite (embedded, local and tests)."""

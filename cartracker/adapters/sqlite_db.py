@@ -1,0 +1,210 @@
+"""An embedded document database on SQLite, shaped like a Cosmos DB account.
+
+One table holds every document of every container, keyed by (container,
+partition key, id), with an etag per write and a `seq` taken from one
+ever-increasing counter: that column is the change feed (a document sits at the
+position of its last write, as in Cosmos's latest-version mode).
+
+Concurrency: WAL journal, one connection per thread, and every write in a
+`BEGIN IMMEDIATE` transaction, so writers serialize (across threads and
+processes) and readers never block them. The seq counter is bumped inside the
+write transaction, so positions become visible in order, with no gaps a reader
+could skip over.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cartracker.ports import Document, VersionedDocument
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    container TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (container, pk, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_seq ON documents (container, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('seq', 0);
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+"""
+
+
+class DocumentExists(Exception):
+    pass
+
+
+class EtagMismatch(Exception):
+    pass
+
+
+def etag_for(seq: int) -> str:
+    return f'"{seq}"'
+
+
+class SqliteDatabase:
+    """Thread-safe access to the embedded store; one instance per process and file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.connection().executescript(_SCHEMA)
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across application crashes; a power loss may drop the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction; everything inside commits or nothing does."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        conn = self.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # --- document operations, for use inside write()/read() -------------------------------
+
+    @staticmethod
+    def next_seq(conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def get(conn: sqlite3.Connection, container: str, pk: str, doc_id: str) -> VersionedDocument | None:
+        row = conn.execute(
+            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id = ?",
+            (container, pk, doc_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return VersionedDocument(doc=json.loads(row[0]), etag=etag_for(row[1]))
+
+    def create(self, conn: sqlite3.Connection, container: str, pk: str, doc: Document) -> str:
+        seq = self.next_seq(conn)
+        try:
+            conn.execute(
+                "INSERT INTO documents (container, pk, id, body, seq) VALUES (?, ?, ?, ?, ?)",
+                (container, pk, doc["id"], _dump(doc), seq),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DocumentExists(doc["id"]) from exc
+        return etag_for(seq)
+
+    def replace(
+        self, conn: sqlite3.Connection, container: str, pk: str, doc: Document, *, if_match: str | None
+    ) -> str:
+        seq = self.next_seq(conn)
+        sql = "UPDATE documents SET body = ?, seq = ? WHERE container = ? AND pk = ? AND id = ?"
+        args: tuple[Any, ...] = (_dump(doc), seq, container, pk, doc["id"])
+        if if_match is not None:
+            sql += " AND seq = ?"
+            args += (_seq_of(if_match),)
+        if conn.execute(sql, args).rowcount != 1:
+            raise EtagMismatch(doc["id"])
+        return etag_for(seq)
+
+    def upsert(self, conn: sqlite3.Connection, container: str, pk: str, doc: Document) -> str:
+        seq = self.next_seq(conn)
+        conn.execute(
+            "INSERT INTO documents (container, pk, id, body, seq) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (container, pk, id) DO UPDATE SET body = excluded.body, seq = excluded.seq",
+            (container, pk, doc["id"], _dump(doc), seq),
+        )
+        return etag_for(seq)
+
+    @staticmethod
+    def delete(
+        conn: sqlite3.Connection, container: str, pk: str, doc_id: str, *, if_match: str | None
+    ) -> None:
+        sql = "DELETE FROM documents WHERE container = ? AND pk = ? AND id = ?"
+        args: tuple[Any, ...] = (container, pk, doc_id)
+        if if_match is not None:
+            sql += " AND seq = ?"
+            args += (_seq_of(if_match),)
+        if conn.execute(sql, args).rowcount != 1:
+            raise EtagMismatch(doc_id)
+
+    # --- change feed ---------------------------------------------------------------------------
+
+    def read_changes(self, container: str, *, after: int, limit: int) -> tuple[list[Document], int]:
+        rows = (
+            self.connection()
+            .execute(
+                "SELECT body, seq FROM documents WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (container, after, limit),
+            )
+            .fetchall()
+        )
+        docs = [_with_system_fields(json.loads(body), seq) for body, seq in rows]
+        return docs, (rows[-1][1] if rows else after)
+
+    def load_checkpoint(self, name: str) -> int:
+        row = self.connection().execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def save_checkpoint(self, name: str, position: int) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _dump(doc: Document) -> str:
+    return json.dumps({k: v for k, v in doc.items() if not k.startswith("_")}, separators=(",", ":"))
+
+
+def _seq_of(etag: str) -> int:
+    try:
+        return int(etag.strip('"'))
+    except ValueError:
+        return -1
+
+
+def _with_system_fields(doc: Document, seq: int) -> Document:
+    # The change feed hands documents over with their etag and position, as Cosmos does (_etag, _lsn).
+    doc["_etag"] = etag_for(seq)
+    doc["_lsn"] = seq
+    return doc

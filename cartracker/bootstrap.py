@@ -1,0 +1,78 @@
+"""The one lazy composition root: builds clients, stores and services on first use.
+
+Nothing here runs at import time. Tests build their own `Services` with
+`bootstrap(...)` and install them with `use(...)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cartracker.ports import EventStore
+from cartracker.service.commands import CommandService, utc_now
+from cartracker.service.queries import CarQueries
+from cartracker.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    events: EventStore
+    commands: CommandService
+    queries: CarQueries
+    backend: Any  # the SqliteDatabase or the CosmosClient underneath, for health checks and tools
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    cosmos_client: Any = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Services:
+    settings = Settings.from_env() if settings is None else settings
+    if settings.store == "sqlite":
+        from cartracker.adapters.sqlite_db import SqliteDatabase  # noqa: PLC0415
+        from cartracker.adapters.sqlite_events import SqliteEventStore  # noqa: PLC0415
+
+        db = SqliteDatabase(settings.sqlite_path)
+        events: EventStore = SqliteEventStore(db)
+        backend: Any = db
+    else:
+        from cartracker.adapters.cosmos_client import shared_client  # noqa: PLC0415
+        from cartracker.adapters.cosmos_events import CosmosEventStore  # noqa: PLC0415
+
+        client = shared_client(settings) if cosmos_client is None else cosmos_client
+        database = client.get_database_client(settings.database)
+        events = CosmosEventStore(database.get_container_client(settings.events_container))
+        backend = client
+    return Services(
+        settings=settings,
+        events=events,
+        commands=CommandService(events, clock=clock),
+        queries=CarQueries(events),
+        backend=backend,
+    )
+
+
+def services() -> Services:
+    """The process's services, built from the environment on first use."""
+    global _services  # noqa: PLW0603 - the composition root is process-wide by design
+    with _lock:
+        if _services is None:
+            _services = bootstrap()
+        return _services
+
+
+def use(replacement: Services | None) -> None:
+    """Install services built elsewhere (tests, the local host); None resets to lazy defaults."""
+    global _services  # noqa: PLW0603
+    with _lock:
+        _services = replacement

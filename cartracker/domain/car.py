@@ -1,0 +1,149 @@
+"""The Car aggregate: `decide` turns a command into events, `evolve` folds an event into state.
+
+`decide` raises a `DomainError` when the car's state forbids the command;
+`evolve` never raises, because an event is a fact that already happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import singledispatch
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, Command, InspectBrakes, ReplaceTires
+from cartracker.domain.events import (
+    BrakesInspected,
+    CarAdded,
+    Event,
+    OilChanged,
+    OwnerChanged,
+    TiresReplaced,
+)
+from cartracker.errors import BusinessRuleViolated, CarNotFound
+
+
+class Car(BaseModel):
+    """A car's current state: the realtime view, kept in the head document."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    car_id: str
+    version: int
+    make: str
+    model: str
+    owner: str
+    added_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_mileage: int | None = None
+    last_serviced: AwareDatetime | None = None
+    total_charges_cents: int = 0
+    oil_changes: int = 0
+    brake_inspections: int = 0
+    last_remaining_pad: int | None = None
+    tires_replaced: int = 0
+    owner_changes: int = 0
+
+
+def decide(car: Car | None, command: Command, now: datetime, *, car_id: str = "") -> list[Event]:
+    """The events a command produces on this car, or a `DomainError` saying why not."""
+    if isinstance(command, AddCar):
+        if car is not None:
+            raise BusinessRuleViolated(f"car {car.car_id} already exists", field="carId")
+        return [CarAdded(make=command.make, model=command.model, owner=command.owner, occurred_at=now)]
+    if car is None:
+        raise CarNotFound(car_id)
+    if isinstance(command, ChangeOil):
+        _check_mileage(car, command.mileage)
+        return [OilChanged(mileage=command.mileage, charge_cents=command.charge_cents, occurred_at=now)]
+    if isinstance(command, InspectBrakes):
+        _check_mileage(car, command.mileage)
+        return [
+            BrakesInspected(mileage=command.mileage, remaining_pad=command.remaining_pad, occurred_at=now)
+        ]
+    if isinstance(command, ReplaceTires):
+        return [
+            TiresReplaced(
+                number_of_tires_replaced=command.number_of_tires_replaced,
+                charge_cents=command.charge_cents,
+                occurred_at=now,
+            )
+        ]
+    if isinstance(command, ChangeOwner):
+        if command.new_owner.strip().casefold() == car.owner.strip().casefold():
+            raise BusinessRuleViolated(f"{car.owner!r} already owns this car", field="newOwner")
+        return [OwnerChanged(new_owner=command.new_owner, occurred_at=now)]
+    raise TypeError(f"not a car command: {type(command).__name__}")
+
+
+def _check_mileage(car: Car, mileage: int) -> None:
+    if car.last_mileage is not None and mileage < car.last_mileage:
+        raise BusinessRuleViolated(
+            f"mileage {mileage} is below the last recorded mileage {car.last_mileage}", field="mileage"
+        )
+
+
+def fold(car: Car | None, events: Iterable[Event], *, car_id: str) -> Car | None:
+    for event in events:
+        car = evolve(car, event, car_id=car_id)
+    return car
+
+
+def evolve(car: Car | None, event: Event, *, car_id: str) -> Car:
+    """The state after one more event. The first event must be `CarAdded`."""
+    if car is None:
+        if not isinstance(event, CarAdded):
+            raise TypeError(f"a car's history must start with CarAdded, not {type(event).__name__}")
+        return Car(
+            car_id=car_id,
+            version=1,
+            make=event.make,
+            model=event.model,
+            owner=event.owner,
+            added_at=event.occurred_at,
+            updated_at=event.occurred_at,
+        )
+    changes = _changes(event, car)
+    changes.update(version=car.version + 1, updated_at=event.occurred_at)
+    return car.model_copy(update=changes)
+
+
+@singledispatch
+def _changes(event: Event, car: Car) -> dict[str, object]:
+    return {}
+
+
+@_changes.register
+def _(event: OilChanged, car: Car) -> dict[str, object]:
+    return {
+        "last_mileage": event.mileage,
+        "last_serviced": event.occurred_at,
+        "total_charges_cents": car.total_charges_cents + event.charge_cents,
+        "oil_changes": car.oil_changes + 1,
+    }
+
+
+@_changes.register
+def _(event: BrakesInspected, car: Car) -> dict[str, object]:
+    return {
+        "last_mileage": event.mileage,
+        "last_serviced": event.occurred_at,
+        "brake_inspections": car.brake_inspections + 1,
+        "last_remaining_pad": event.remaining_pad,
+    }
+
+
+@_changes.register
+def _(event: TiresReplaced, car: Car) -> dict[str, object]:
+    return {
+        "last_serviced": event.occurred_at,
+        "total_charges_cents": car.total_charges_cents + event.charge_cents,
+        "tires_replaced": car.tires_replaced + event.number_of_tires_replaced,
+    }
+
+
+@_changes.register
+def _(event: OwnerChanged, car: Car) -> dict[str, object]:
+    return {"owner": event.new_owner, "owner_changes": car.owner_changes + 1}

@@ -1,0 +1,69 @@
+"""Every error CarTracker raises on purpose, modelled once and translated at the edges.
+
+    CarTrackerError
+    ├── DomainError                  a command broke a rule of the Car aggregate
+    │   ├── CarNotFound              404  the car does not exist
+    │   └── BusinessRuleViolated     422  a rule about the car's state (field + reason)
+    ├── InvalidRequest               400  the request itself is malformed (field + reason)
+    ├── ConcurrencyConflict          409  someone else kept writing; retries ran out
+    ├── PreconditionFailed           412  If-Match named a version the car has moved past
+    ├── IdempotencyKeyReused         422  an Idempotency-Key came back with another payload
+    └── StoreUnavailable             503  the store stayed throttled or unreachable
+
+The domain raises the `DomainError` branch; the adapters translate SDK and
+SQLite failures into `ConcurrencyConflict` and `StoreUnavailable`; the HTTP
+layer maps the whole tree to problem+json in one function.
+"""
+
+from __future__ import annotations
+
+
+class CarTrackerError(Exception):
+    """Base of every error the application raises deliberately."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class DomainError(CarTrackerError):
+    """A command was rejected by the Car aggregate."""
+
+
+class CarNotFound(DomainError):
+    def __init__(self, car_id: str) -> None:
+        super().__init__(f"car {car_id} does not exist", field="carId")
+        self.car_id = car_id
+
+
+class BusinessRuleViolated(DomainError):
+    """The command is well formed but the car's state does not allow it."""
+
+
+class InvalidRequest(CarTrackerError):
+    """The request is malformed: bad JSON, a field of the wrong type or range, an unknown field."""
+
+
+class ConcurrencyConflict(CarTrackerError):
+    """A concurrent writer won every attempt; the client may retry."""
+
+
+class PreconditionFailed(CarTrackerError):
+    """The car is no longer at the version the client expected (If-Match)."""
+
+    def __init__(self, message: str, *, current_version: int) -> None:
+        super().__init__(message, field="If-Match")
+        self.current_version = current_version
+
+
+class IdempotencyKeyReused(CarTrackerError):
+    """The same Idempotency-Key was sent with a different command."""
+
+
+class StoreUnavailable(CarTrackerError):
+    """The store is throttling or unreachable after the SDK's own retries."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

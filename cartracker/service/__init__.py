@@ -1,0 +1,1 @@
+"""The service layer: command handling and queries, store-agnostic."""
