@@ -62,8 +62,15 @@ class IdempotencyKeyReused(CarTrackerError):
 
 
 class StoreUnavailable(CarTrackerError):
-    """The store is throttling or unreachable after the SDK's own retries."""
+    """The store is throttling or unreachable after the SDK's own retries.
 
-    def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
+    `write_may_have_applied` marks the ambiguous case: the request reached the store but
+    its answer was lost (a timeout, a dropped connection), so a write may have happened.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: int = 1, write_may_have_applied: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+        self.write_may_have_applied = write_may_have_applied

@@ -21,6 +21,10 @@ from cartracker.errors import StoreUnavailable
 from cartracker.settings import CONNECTION_PREFIX, SETTING_ACCOUNT_ENDPOINT, ConfigurationError, Settings
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Statuses that mean "not now" once the SDK's own retries are spent (429 included).
+_UNAVAILABLE = frozenset({408, 429, 449, 500, 502, 503, 504})
+# Of those, the ones after which a write may have been applied: 408 and 5xx other than 503.
+_AMBIGUOUS = frozenset({408, 500, 502, 504})
 _client: CosmosClient | None = None
 _client_lock = threading.Lock()
 
@@ -65,13 +69,20 @@ def store_errors() -> Iterator[None]:
     try:
         yield
     except CosmosHttpResponseError as exc:
-        if exc.status_code in (408, 429, 449, 500, 502, 503, 504):
+        if exc.status_code in _UNAVAILABLE:
             raise StoreUnavailable(
                 f"Cosmos DB answered {exc.status_code}; try again shortly",
                 retry_after_seconds=_retry_after(exc),
+                write_may_have_applied=exc.status_code in _AMBIGUOUS,
             ) from exc
         raise
-    except (ServiceRequestError, ServiceResponseError) as exc:
+    except ServiceResponseError as exc:
+        # The request went out but no answer came back: a write may or may not have happened.
+        raise StoreUnavailable(
+            "Cosmos DB did not answer in time; try again shortly", write_may_have_applied=True
+        ) from exc
+    except ServiceRequestError as exc:
+        # The request never left: nothing was written.
         raise StoreUnavailable("Cosmos DB could not be reached; try again shortly") from exc
 
 

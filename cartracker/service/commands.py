@@ -33,6 +33,7 @@ from cartracker.errors import (
     DomainError,
     IdempotencyKeyReused,
     PreconditionFailed,
+    StoreUnavailable,
 )
 from cartracker.ports import EventStore
 from cartracker.service.heads import HeadCache, fold_history, load_head
@@ -143,6 +144,13 @@ class CommandService:
                     car_id, event_docs, head_document(car, commands), head_etag=head.etag if head else None
                 )
             except ConcurrencyConflict:
+                self.cache.forget(car_id)
+                use_cache = False
+                continue
+            except StoreUnavailable as exc:
+                if not exc.write_may_have_applied:
+                    raise
+                # The batch may have landed: reload, and the command id in the head tells.
                 self.cache.forget(car_id)
                 use_cache = False
                 continue
