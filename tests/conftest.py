@@ -61,6 +61,7 @@ def cosmos(cosmos_server: CosmosServer) -> Iterator[CosmosEnv]:
     transport.reset()
     yield CosmosEnv(client=client, transport=transport, database=database, settings=settings)
     client.delete_database(name)
+    client.close()
 
 
 def sqlite_settings(path: Path) -> Settings:

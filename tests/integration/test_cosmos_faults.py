@@ -21,6 +21,7 @@ def faulty(cosmos: CosmosEnv, cosmos_server: CosmosServer) -> Iterator[tuple[Ser
     transport = FaultyTransport()
     client = make_client(cosmos_server.endpoint, transport)
     yield bootstrap(cosmos.settings, cosmos_client=client), transport
+    client.close()
 
 
 def versions(services: Services, car_id: str) -> list[int]:
