@@ -37,12 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from azure.core.pipeline.transport import RequestsTransport
 from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from urllib3.exceptions import InsecureRequestWarning
+
+if TYPE_CHECKING:
+    # The same class; the public module serves it through a lazy module __getattr__,
+    # which type checkers see as Any.
+    from azure.core.pipeline.transport._requests_basic import RequestsTransport
+else:
+    from azure.core.pipeline.transport import RequestsTransport
 
 from cartracker.settings import (
     EMULATOR_KEY,
@@ -58,6 +64,7 @@ __all__ = [
     "CosmosServer",
     "CountingTransport",
     "RoundTrip",
+    "classify",
     "create_containers",
     "make_client",
     "start_cosmos_server",
@@ -112,6 +119,11 @@ class CosmosServer:
     def stderr(self) -> str:
         """What the server wrote to stderr so far (it logs handler crashes there as 500s)."""
         return "".join(self._stderr_lines)
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        """The ``node`` child process (for tests of this plumbing itself)."""
+        return self._process
 
     @property
     def running(self) -> bool:
@@ -321,6 +333,11 @@ class CountingTransport(RequestsTransport):
         with self._lock:
             self._records.clear()
 
+    def record(self, method: str, path: str, kind: str, status: int | None) -> None:
+        """Count one round trip (subclasses that answer a request themselves count it here)."""
+        with self._lock:
+            self._records.append(RoundTrip(method, path, kind, status))
+
     def __iter__(self) -> Iterator[RoundTrip]:
         return iter(self.records)
 
@@ -353,8 +370,7 @@ class CountingTransport(RequestsTransport):
             status = int(response.status_code)
             return response
         finally:
-            with self._lock:
-                self._records.append(RoundTrip(request.method, path, kind, status))
+            self.record(request.method, path, kind, status)
 
 
 def _copy_partition_key_into_operations(request: Any, headers: Mapping[str, str]) -> None:
@@ -405,7 +421,9 @@ def make_client(endpoint: str, transport: RequestsTransport | None = None, **kwa
     options: dict[str, Any] = {
         "connection_verify": False,
         "logger": _QUIET_HTTP_LOGGER,
-        # A local server answers at once; fail fast instead of backing off for minutes.
+        # A local server answers at once: fail fast instead of backing off for minutes. This caps
+        # both the SDK's retries of throttled (429) requests (default 9) and its connection
+        # retries at 2; pass retry_total=... to test other policies.
         "retry_total": 2,
         "connection_timeout": 10,
     }

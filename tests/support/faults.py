@@ -17,7 +17,7 @@ import requests
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline.transport import RequestsTransportResponse
 
-from tests.support.cosmos import CountingTransport, RoundTrip, classify
+from tests.support.cosmos import CountingTransport, classify
 
 Fault = Literal["throttle", "unavailable", "reset", "lost_answer"]
 
@@ -60,8 +60,7 @@ class FaultyTransport(CountingTransport):
         fault = self._take(kind)
         if fault in ("throttle", "unavailable", "reset"):
             # Counted as a round trip like any other attempt the SDK makes.
-            with self._lock:
-                self._records.append(RoundTrip(request.method, path, kind, None))
+            self.record(request.method, path, kind, None)
         if fault == "throttle":
             return _answer(request, 429, {"x-ms-retry-after-ms": "3", "x-ms-substatus": "3200"})
         if fault == "unavailable":
