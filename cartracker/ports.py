@@ -40,6 +40,10 @@ class EventStore(Protocol):
         """Event documents of one car with version > after_version, oldest first, at most `limit`."""
         ...
 
+    def read_heads(self, *, limit: int, continuation: str | None = None) -> tuple[list[Document], str | None]:
+        """One page of every car's head document (for rebuilds), and the token for the next page."""
+        ...
+
 
 class ChangeFeedSource(Protocol):
     """A pull-model change feed, as the embedded store offers it to the local host.

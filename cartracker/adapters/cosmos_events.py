@@ -9,10 +9,11 @@ from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
 from cartracker.adapters.cosmos_client import store_errors
-from cartracker.documents import EVENT_DOC, head_id
+from cartracker.documents import EVENT_DOC, HEAD_DOC, head_id
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document, VersionedDocument
 
+_HEADS_QUERY = "SELECT * FROM c WHERE c.docType = @docType"
 _EVENTS_QUERY = (
     "SELECT * FROM c WHERE c.aggregateId = @carId AND c.docType = @docType AND c.version > @after "
     "ORDER BY c.version"
@@ -68,3 +69,16 @@ class CosmosEventStore:
                 if len(docs) >= limit:
                     break
         return docs[:limit]
+
+    def read_heads(self, *, limit: int, continuation: str | None = None) -> tuple[list[Document], str | None]:
+        with store_errors():
+            pages = self.container.query_items(
+                _HEADS_QUERY,
+                parameters=[{"name": "@docType", "value": HEAD_DOC}],
+                enable_cross_partition_query=True,
+                max_item_count=limit,
+            ).by_page(continuation)
+            page = list(next(pages, []))
+            # by_page() is typed as a plain iterator; at run time it is azure-core's PageIterator.
+            token: str | None = getattr(pages, "continuation_token", None)
+        return page, token or None

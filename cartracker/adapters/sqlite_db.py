@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (container, pk, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS documents_by_seq ON documents (container, seq);
+CREATE INDEX IF NOT EXISTS documents_heads ON documents (container, pk) WHERE substr(id, -5) = ':head';
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters (name, value) VALUES ('seq', 0);
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);

@@ -46,3 +46,16 @@ class SqliteEventStore:
         )
         docs = [json.loads(body) for (body,) in rows]
         return [d for d in docs if d.get("docType") == EVENT_DOC]
+
+    def read_heads(self, *, limit: int, continuation: str | None = None) -> tuple[list[Document], str | None]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT pk, body FROM documents WHERE container = ? AND substr(id, -5) = ':head' AND pk > ? "
+                "ORDER BY pk LIMIT ?",
+                (self.container, continuation or "", limit),
+            )
+            .fetchall()
+        )
+        docs = [json.loads(body) for _, body in rows]
+        return docs, (rows[-1][0] if len(rows) == limit else None)

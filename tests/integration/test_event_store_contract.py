@@ -99,3 +99,19 @@ class TestEventStoreContract:
         write(services, first, None, [CarAdded(make="a", model="b", owner="c", occurred_at=NOW)], None)
         write(services, second, None, [CarAdded(make="x", model="y", owner="z", occurred_at=NOW)], None)
         assert [d["aggregateId"] for d in services.events.read_events(first)] == [first]
+
+    def test_every_head_is_read_once_across_pages(self, services: Services) -> None:
+        cars = {new_car_id() for _ in range(7)}
+        for car_id in cars:
+            write(services, car_id, None, [CarAdded(make="a", model="b", owner="c", occurred_at=NOW)], None)
+        seen: list[str] = []
+        token: str | None = None
+        for _ in range(10):
+            docs, token = services.events.read_heads(limit=3, continuation=token)
+            assert len(docs) <= 3
+            assert all(d["docType"] == "head" for d in docs)
+            seen.extend(d["aggregateId"] for d in docs)
+            if token is None:
+                break
+        assert token is None
+        assert sorted(seen) == sorted(cars)
