@@ -3,7 +3,7 @@
 A car's partition holds one document per event, id `"{carId}:{version:010d}"`
 (so a second writer of the same version collides), and one *head* document,
 id `"{carId}:head"`, holding the car's current state (the realtime view), its
-version and the car's most recent command ids (for idempotent retries).
+version and the last Idempotency-Keys clients sent for it (for idempotent retries).
 The head is a cache of the fold of the events: it is rebuilt from them when it
 is missing or written with an older `schemaVersion`.
 """
@@ -22,7 +22,7 @@ EVENT_DOC = "event"
 HEAD_DOC = "head"
 HEAD_SCHEMA_VERSION = 1
 # How many recent command ids a head remembers: a retry older than this appends again.
-IDEMPOTENCY_MEMORY = 20
+IDEMPOTENCY_MEMORY = 10
 
 
 def event_id(car_id: str, version: int) -> str:

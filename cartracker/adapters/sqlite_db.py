@@ -99,11 +99,12 @@ class SqliteDatabase:
     # --- document operations, for use inside write()/read() -------------------------------
 
     @staticmethod
-    def next_seq(conn: sqlite3.Connection) -> int:
+    def next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
+        """Reserve `count` change-feed positions; returns the first."""
         row = conn.execute(
-            "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value"
+            "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value", (count,)
         ).fetchone()
-        return int(row[0])
+        return int(row[0]) - count + 1
 
     @staticmethod
     def get(conn: sqlite3.Connection, container: str, pk: str, doc_id: str) -> VersionedDocument | None:
@@ -115,8 +116,10 @@ class SqliteDatabase:
             return None
         return VersionedDocument(doc=json.loads(row[0]), etag=etag_for(row[1]))
 
-    def create(self, conn: sqlite3.Connection, container: str, pk: str, doc: Document) -> str:
-        seq = self.next_seq(conn)
+    def create(
+        self, conn: sqlite3.Connection, container: str, pk: str, doc: Document, *, seq: int | None = None
+    ) -> str:
+        seq = self.next_seq(conn) if seq is None else seq
         try:
             conn.execute(
                 "INSERT INTO documents (container, pk, id, body, seq) VALUES (?, ?, ?, ?, ?)",
@@ -127,9 +130,16 @@ class SqliteDatabase:
         return etag_for(seq)
 
     def replace(
-        self, conn: sqlite3.Connection, container: str, pk: str, doc: Document, *, if_match: str | None
+        self,
+        conn: sqlite3.Connection,
+        container: str,
+        pk: str,
+        doc: Document,
+        *,
+        if_match: str | None,
+        seq: int | None = None,
     ) -> str:
-        seq = self.next_seq(conn)
+        seq = self.next_seq(conn) if seq is None else seq
         sql = "UPDATE documents SET body = ?, seq = ? WHERE container = ? AND pk = ? AND id = ?"
         args: tuple[Any, ...] = (_dump(doc), seq, container, pk, doc["id"])
         if if_match is not None:

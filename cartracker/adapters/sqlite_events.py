@@ -25,11 +25,13 @@ class SqliteEventStore:
     ) -> str:
         try:
             with self.db.write() as conn:
+                seq = self.db.next_seq(conn, len(events) + 1)
                 for event in events:
-                    self.db.create(conn, self.container, car_id, event)
+                    self.db.create(conn, self.container, car_id, event, seq=seq)
+                    seq += 1
                 if head_etag is None:
-                    return self.db.create(conn, self.container, car_id, head)
-                return self.db.replace(conn, self.container, car_id, head, if_match=head_etag)
+                    return self.db.create(conn, self.container, car_id, head, seq=seq)
+                return self.db.replace(conn, self.container, car_id, head, if_match=head_etag, seq=seq)
         except (DocumentExists, EtagMismatch) as exc:
             raise ConcurrencyConflict(f"car {car_id} was changed by another writer") from exc
 

@@ -3,9 +3,10 @@
 A warm command is one round trip: the head comes from the in-process cache and
 the append is one transactional batch guarded by the head's etag. When the batch
 loses a race (409/412), the head is reloaded and the command decided again, a
-bounded number of times. Every command carries an id (the client's
-Idempotency-Key, or one made up here) that the head remembers, so a retry of a
-write whose answer was lost returns the first outcome instead of appending again.
+bounded number of times. The head remembers the client's recent
+Idempotency-Keys, so a retried request returns its first outcome. Every event
+also carries the id of the command that wrote it, so when the store's answer to
+a batch is lost, the service can tell whether that batch landed before trying again.
 """
 
 from __future__ import annotations
@@ -101,17 +102,20 @@ class CommandService:
     def _handle(
         self, car_id: str, command: Command, *, expected_version: int | None, idempotency_key: str | None
     ) -> CommandResult:
-        command_id = idempotency_key or uuid.uuid4().hex
-        fingerprint = _fingerprint(command)
+        command_id = idempotency_key or uuid.uuid4().hex[:16]
+        fingerprint = _fingerprint(command) if idempotency_key else ""
         # A new car has no head to load: the first attempt goes straight to the batch.
         use_cache, load = True, not isinstance(command, AddCar)
+        unsure: int | None = None  # a version our batch may have written before its answer was lost
         for attempt in range(self.max_attempts):
             if attempt:
                 _backoff(attempt)
             head, cached = self._head(car_id, use_cache) if load else (None, False)
             load = use_cache = True
             if head is not None:
-                record = head.find_command(command_id)
+                if unsure is not None and (landed := self._landed(car_id, head, unsure, command_id)):
+                    return CommandResult(car=landed)
+                record = head.find_command(command_id) if idempotency_key else None
                 if record is not None:
                     return self._replay(car_id, head, record, fingerprint)
                 if expected_version is not None and head.version != expected_version:
@@ -122,9 +126,8 @@ class CommandService:
                         f"car {car_id} is at version {head.version}, not {expected_version}",
                         current_version=head.version,
                     )
-            now = self.clock()
             try:
-                events = decide(head.car if head else None, command, now, car_id=car_id)
+                events = decide(head.car if head else None, command, self.clock(), car_id=car_id)
             except DomainError:
                 if cached:
                     use_cache = False  # judged on a possibly stale head: judge again on a fresh one
@@ -133,8 +136,10 @@ class CommandService:
             start = head.version if head else 0
             car = fold(head.car if head else None, events, car_id=car_id)
             assert car is not None
-            record = CommandRecord(command_id, fingerprint, car.version, len(events))
-            commands = (*(head.commands if head else ()), record)[-IDEMPOTENCY_MEMORY:]
+            commands = head.commands if head else ()
+            if idempotency_key:
+                record = CommandRecord(command_id, fingerprint, car.version, len(events))
+                commands = (*commands, record)[-IDEMPOTENCY_MEMORY:]
             event_docs = [
                 event_document(StoredEvent(car_id, start + i + 1, event, command_id))
                 for i, event in enumerate(events)
@@ -150,15 +155,26 @@ class CommandService:
             except StoreUnavailable as exc:
                 if not exc.write_may_have_applied:
                     raise
-                # The batch may have landed: reload, and the command id in the head tells.
+                # The batch may have landed: reload, and the event at start + 1 will tell.
                 self.cache.forget(car_id)
-                use_cache = False
+                use_cache, unsure = False, start + 1
                 continue
             self.cache.put(Head(car=car, commands=commands, etag=etag))
             return CommandResult(car=car)
         raise ConcurrencyConflict(
             f"car {car_id} kept changing under {self.max_attempts} attempts; retry the request"
         )
+
+    def _landed(self, car_id: str, head: Head, version: int, command_id: str) -> Car | None:
+        """The car after our own earlier batch, if the event it wrote at `version` is there."""
+        if head.version < version:
+            return None
+        docs = self.store.read_events(car_id, after_version=version - 1, limit=1)
+        if not docs or docs[0].get("commandId") != command_id:
+            return None
+        if head.version == version:
+            return head.car
+        return fold_history(self.store, car_id, up_to_version=version)
 
     def _head(self, car_id: str, use_cache: bool) -> tuple[Head | None, bool]:
         if use_cache:
@@ -184,7 +200,7 @@ class CommandService:
 
 def _fingerprint(command: Command) -> str:
     payload = f"{type(command).__name__}:{command.model_dump_json()}"
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _backoff(attempt: int) -> None:
