@@ -47,5 +47,9 @@ pytest: setup-test
 
 test: lint typecheck pytest
 
+# Refresh docs/screenshots/*.png from the browser tests.
+screenshots: setup chromium
+	CARTRACKER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_ui_browser.py -q
+
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache

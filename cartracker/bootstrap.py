@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from cartracker.ports import EventStore
+from cartracker.projection.ports import ViewStore
+from cartracker.projection.projector import CarListProjector
+from cartracker.service.car_list import CarListQueries
 from cartracker.service.commands import CommandService, utc_now
 from cartracker.service.queries import CarQueries
 from cartracker.settings import Settings
@@ -25,6 +28,9 @@ class Services:
     commands: CommandService
     queries: CarQueries
     backend: Any  # the SqliteDatabase or the CosmosClient underneath, for health checks and tools
+    views: ViewStore
+    projector: CarListProjector
+    car_list: CarListQueries
 
 
 _services: Services | None = None
@@ -41,17 +47,21 @@ def bootstrap(
     if settings.store == "sqlite":
         from cartracker.adapters.sqlite_db import SqliteDatabase  # noqa: PLC0415
         from cartracker.adapters.sqlite_events import SqliteEventStore  # noqa: PLC0415
+        from cartracker.adapters.sqlite_views import SqliteViewStore  # noqa: PLC0415
 
         db = SqliteDatabase(settings.sqlite_path)
         events: EventStore = SqliteEventStore(db)
+        views: ViewStore = SqliteViewStore(db)
         backend: Any = db
     else:
         from cartracker.adapters.cosmos_client import shared_client  # noqa: PLC0415
         from cartracker.adapters.cosmos_events import CosmosEventStore  # noqa: PLC0415
+        from cartracker.adapters.cosmos_views import CosmosViewStore  # noqa: PLC0415
 
         client = shared_client(settings) if cosmos_client is None else cosmos_client
         database = client.get_database_client(settings.database)
         events = CosmosEventStore(database.get_container_client(settings.events_container))
+        views = CosmosViewStore(database.get_container_client(settings.views_container))
         backend = client
     return Services(
         settings=settings,
@@ -59,6 +69,9 @@ def bootstrap(
         commands=CommandService(events, clock=clock),
         queries=CarQueries(events),
         backend=backend,
+        views=views,
+        projector=CarListProjector(views, events, shards=settings.list_shards, clock=clock),
+        car_list=CarListQueries(views, events, shards=settings.list_shards),
     )
 
 

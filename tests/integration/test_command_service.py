@@ -97,15 +97,9 @@ def test_a_missing_or_outdated_head_is_rebuilt_from_the_events(services: Service
     result = CommandService(services.events).execute(car_id, ChangeOil(mileage=6, charge="1"))
     assert (result.version, result.car.total_charges_cents) == (3, 350)
     head = services.events.read_head(car_id)
-    assert (
-        head is not None
-    )
-    assert (
-        head.doc["schemaVersion"] == HEAD_SCHEMA_VERSION
-    )
-    assert (
-        head.doc["id"] == head_id(car_id)
-    )
+    assert head is not None
+    assert head.doc["schemaVersion"] == HEAD_SCHEMA_VERSION
+    assert head.doc["id"] == head_id(car_id)
 
 
 def test_racing_writers_each_win_exactly_one_version(services: Services) -> None:

@@ -1,0 +1,210 @@
+"""The `ViewStore` port on Cosmos DB: one query or one transactional batch per call.
+
+Every query on a single partition also filters on the partition-key field: the
+real service needs only `partition_key=`, but a Cosmos-protocol server may scope
+the query by its WHERE clause alone.
+
+The list is paged by keyset (`listKey < @before`, `TOP @limit`), not by the SDK's
+continuation token: the Python SDK does not resume cross-partition ORDER BY
+queries from a continuation token, so an SDK token would silently restart the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.cosmos import ContainerProxy
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
+    CosmosResourceNotFoundError,
+)
+
+from cartracker.adapters.cosmos_client import store_errors
+from cartracker.errors import ConcurrencyConflict
+from cartracker.ports import Document, VersionedDocument
+from cartracker.projection.documents import PARKED_PARTITION, ROW_DOC, SUBTOTAL_DOC, SUBTOTAL_ID
+from cartracker.projection.ports import MAX_ROWS_PER_WRITE, ListSummary, RowWrite, ShardState
+
+_SHARD = "SELECT * FROM c WHERE c.partitionKey = @pk AND (ARRAY_CONTAINS(@ids, c.id) OR c.id = @subtotal)"
+_FIRST_PAGE = "SELECT TOP @limit * FROM c WHERE c.docType = @row ORDER BY c.listKey DESC"
+_PAGE_BEFORE = (
+    "SELECT TOP @limit * FROM c WHERE c.docType = @row AND c.listKey < @before ORDER BY c.listKey DESC"
+)
+_SUMMARY = (
+    "SELECT * FROM c WHERE c.docType = @subtotalDoc OR (c.docType = @row AND ARRAY_CONTAINS(@ids, c.id))"
+)
+_SUMMARY_PAGE = 1_100
+_PARKED = "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk ORDER BY c.parkedAt DESC"
+_WHOLE_SHARD = "SELECT * FROM c WHERE c.partitionKey = @pk AND c.docType = @row"
+_PARKED_BY_ID = "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk AND c.id > @after ORDER BY c.id"
+
+
+class CosmosViewStore:
+    def __init__(self, container: ContainerProxy) -> None:
+        self.container = container
+
+    def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> ShardState:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@pk", "value": partition_key},
+            {"name": "@ids", "value": list(car_ids)},
+            {"name": "@subtotal", "value": SUBTOTAL_ID},
+        ]
+        with store_errors():
+            docs = list(
+                self.container.query_items(
+                    _SHARD,
+                    parameters=parameters,
+                    partition_key=partition_key,
+                    max_item_count=MAX_ROWS_PER_WRITE + 1,
+                )
+            )
+        found = {doc["id"]: VersionedDocument(doc, doc["_etag"]) for doc in docs}
+        subtotal = found.pop(SUBTOTAL_ID, None)
+        return ShardState(rows=found, subtotal=subtotal)
+
+    def write_shard(
+        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+    ) -> None:
+        operations = [_operation(row.doc, row.etag) for row in rows]
+        operations.append(_operation(subtotal, subtotal_etag))
+        try:
+            with store_errors():
+                self.container.execute_item_batch(operations, partition_key=partition_key)
+        except CosmosBatchOperationError as exc:
+            # 409: a row we meant to create exists; 412: a row or the subtotal changed since we read
+            # it. Either way the batch was rolled back as a whole.
+            if exc.status_code in (409, 412):
+                raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+            raise
+
+    def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@limit", "value": limit},
+            {"name": "@row", "value": ROW_DOC},
+        ]
+        if before is not None:
+            parameters.append({"name": "@before", "value": before})
+        with store_errors():
+            return list(
+                self.container.query_items(
+                    _FIRST_PAGE if before is None else _PAGE_BEFORE,
+                    parameters=parameters,
+                    enable_cross_partition_query=True,
+                    max_item_count=limit,
+                )
+            )
+
+    def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@subtotalDoc", "value": SUBTOTAL_DOC},
+            {"name": "@row", "value": ROW_DOC},
+            {"name": "@ids", "value": [car_id for _, car_id in rows]},
+        ]
+        with store_errors():
+            docs = list(
+                self.container.query_items(
+                    _SUMMARY,
+                    parameters=parameters,
+                    enable_cross_partition_query=True,
+                    # One page: a subtotal per shard (at most 1,000) and a row per token (at most 20).
+                    max_item_count=_SUMMARY_PAGE,
+                )
+            )
+        return ListSummary(
+            subtotals=[d for d in docs if d.get("docType") == SUBTOTAL_DOC],
+            rows={d["id"]: d for d in docs if d.get("docType") == ROW_DOC},
+        )
+
+    def park(self, doc: Document) -> None:
+        with store_errors():
+            self.container.upsert_item(doc)
+
+    def list_parked(self, *, limit: int) -> list[Document]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@limit", "value": limit},
+            {"name": "@pk", "value": PARKED_PARTITION},
+        ]
+        with store_errors():
+            return list(
+                self.container.query_items(
+                    _PARKED, parameters=parameters, partition_key=PARKED_PARTITION, max_item_count=limit
+                )
+            )
+
+    # --- for rebuilds ----------------------------------------------------------------------------
+
+    def read_whole_shard(self, partition_key: str) -> ShardState:
+        # Subtotal first, rows after (see the port): the pages of the query are not one snapshot.
+        try:
+            with store_errors():
+                doc = self.container.read_item(SUBTOTAL_ID, partition_key=partition_key)
+            subtotal: VersionedDocument | None = VersionedDocument(doc, doc["_etag"])
+        except CosmosResourceNotFoundError:
+            subtotal = None
+        parameters: list[dict[str, Any]] = [
+            {"name": "@pk", "value": partition_key},
+            {"name": "@row", "value": ROW_DOC},
+        ]
+        with store_errors():
+            docs = list(
+                self.container.query_items(
+                    _WHOLE_SHARD, parameters=parameters, partition_key=partition_key, max_item_count=1000
+                )
+            )
+        rows = {doc["id"]: VersionedDocument(doc, doc["_etag"]) for doc in docs}
+        return ShardState(rows=rows, subtotal=subtotal)
+
+    def write_subtotal(
+        self,
+        partition_key: str,
+        subtotal: Document,
+        *,
+        subtotal_etag: str | None,
+        delete_rows: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        operations: list[Any] = [_operation(subtotal, subtotal_etag)]
+        operations.extend(("delete", (car_id,), {"if_match_etag": etag}) for car_id, etag in delete_rows)
+        try:
+            with store_errors():
+                self.container.execute_item_batch(operations, partition_key=partition_key)
+        except CosmosBatchOperationError as exc:
+            # 409: the subtotal to create exists; 412: it or a row changed; 404: a row is gone.
+            if exc.status_code in (404, 409, 412):
+                raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+            raise
+
+    def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@limit", "value": limit},
+            {"name": "@pk", "value": PARKED_PARTITION},
+            {"name": "@after", "value": after or ""},
+        ]
+        with store_errors():
+            docs = list(
+                self.container.query_items(
+                    _PARKED_BY_ID, parameters=parameters, partition_key=PARKED_PARTITION, max_item_count=limit
+                )
+            )
+        return [VersionedDocument(doc, doc["_etag"]) for doc in docs]
+
+    def unpark(self, doc_id: str, etag: str) -> bool:
+        try:
+            with store_errors():
+                self.container.delete_item(
+                    doc_id,
+                    partition_key=PARKED_PARTITION,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (CosmosResourceNotFoundError, CosmosAccessConditionFailedError):
+            return False
+        return True
+
+
+def _operation(doc: Document, etag: str | None) -> tuple[Any, ...]:
+    if etag is None:
+        return ("create", (doc,))
+    return ("replace", (doc["id"], doc), {"if_match_etag": etag})

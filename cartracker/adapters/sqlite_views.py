@@ -1,0 +1,166 @@
+"""The `ViewStore` port on the embedded SQLite database.
+
+The list is read by keyset pagination over a partial expression index on the
+rows' `listKey`, so a page costs the same over 100,000 cars as over 1,000: the
+index is walked from the continuation key for `limit` entries, never counted or
+skipped through. Subtotals have a small index of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase, etag_for
+from cartracker.errors import ConcurrencyConflict
+from cartracker.ports import Document, VersionedDocument
+from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID
+from cartracker.projection.ports import ListSummary, RowWrite, ShardState
+from cartracker.settings import VIEWS_CONTAINER
+
+# The docType literals must appear verbatim in the queries for SQLite to use these partial indexes,
+# and the queries name their index (INDEXED BY): a query that cannot use it fails instead of quietly
+# scanning every document (the planner would otherwise prefer the primary key for the subtotals).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS car_list_rows ON documents (container, json_extract(body, '$.listKey'))
+    WHERE json_extract(body, '$.docType') = 'carListRow';
+CREATE INDEX IF NOT EXISTS car_list_subtotals ON documents (container)
+    WHERE json_extract(body, '$.docType') = 'carListSubtotal';
+"""
+_ROWS = (
+    "SELECT body FROM documents INDEXED BY car_list_rows "
+    "WHERE container = ? AND json_extract(body, '$.docType') = 'carListRow' "
+)
+_NEWEST_FIRST = "ORDER BY json_extract(body, '$.listKey') DESC LIMIT ?"
+_ROWS_FIRST_PAGE = _ROWS + _NEWEST_FIRST
+_ROWS_BEFORE = _ROWS + "AND json_extract(body, '$.listKey') < ? " + _NEWEST_FIRST
+_SUBTOTALS = (
+    "SELECT body FROM documents INDEXED BY car_list_subtotals "
+    "WHERE container = ? AND json_extract(body, '$.docType') = 'carListSubtotal'"
+)
+
+
+class SqliteViewStore:
+    def __init__(self, db: SqliteDatabase, container: str = VIEWS_CONTAINER) -> None:
+        self.db = db
+        self.container = container
+        self.db.connection().executescript(_INDEXES)
+
+    def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> ShardState:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
+                "AND (id IN (SELECT value FROM json_each(?)) OR id = ?)",
+                (self.container, partition_key, json.dumps(list(car_ids)), SUBTOTAL_ID),
+            )
+            .fetchall()
+        )
+        found = {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
+        subtotal = found.pop(SUBTOTAL_ID, None)
+        return ShardState(rows=found, subtotal=subtotal)
+
+    def write_shard(
+        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+    ) -> None:
+        try:
+            with self.db.write() as conn:
+                for row in rows:
+                    self._put(conn, partition_key, row.doc, row.etag)
+                self._put(conn, partition_key, subtotal, subtotal_etag)
+        except (DocumentExists, EtagMismatch) as exc:
+            raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+
+    def _put(self, conn: sqlite3.Connection, partition_key: str, doc: Document, etag: str | None) -> None:
+        if etag is None:
+            self.db.create(conn, self.container, partition_key, doc)
+        else:
+            self.db.replace(conn, self.container, partition_key, doc, if_match=etag)
+
+    def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
+        conn = self.db.connection()
+        if before is None:
+            rows = conn.execute(_ROWS_FIRST_PAGE, (self.container, limit)).fetchall()
+        else:
+            rows = conn.execute(_ROWS_BEFORE, (self.container, before, limit)).fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+    def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
+        with self.db.read() as conn:  # one snapshot: subtotals and rows agree with each other
+            subtotals = [json.loads(body) for (body,) in conn.execute(_SUBTOTALS, (self.container,))]
+            found: dict[str, Document] = {}
+            for partition_key, car_id in rows:
+                stored = self.db.get(conn, self.container, partition_key, car_id)
+                if stored is not None:
+                    found[car_id] = stored.doc
+        return ListSummary(subtotals=subtotals, rows=found)
+
+    def park(self, doc: Document) -> None:
+        with self.db.write() as conn:
+            self.db.upsert(conn, self.container, PARKED_PARTITION, doc)
+
+    def list_parked(self, *, limit: int) -> list[Document]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT body FROM documents WHERE container = ? AND pk = ? "
+                "ORDER BY json_extract(body, '$.parkedAt') DESC, id LIMIT ?",
+                (self.container, PARKED_PARTITION, limit),
+            )
+            .fetchall()
+        )
+        return [json.loads(body) for (body,) in rows]
+
+    # --- for rebuilds ----------------------------------------------------------------------------
+
+    def read_whole_shard(self, partition_key: str) -> ShardState:
+        with self.db.read() as conn:  # one snapshot: the rows and the subtotal agree
+            subtotal = self.db.get(conn, self.container, partition_key, SUBTOTAL_ID)
+            rows = conn.execute(
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
+                "AND json_extract(body, '$.docType') = 'carListRow'",
+                (self.container, partition_key),
+            ).fetchall()
+        found = {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
+        return ShardState(rows=found, subtotal=subtotal)
+
+    def write_subtotal(
+        self,
+        partition_key: str,
+        subtotal: Document,
+        *,
+        subtotal_etag: str | None,
+        delete_rows: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        try:
+            with self.db.write() as conn:
+                self._put(conn, partition_key, subtotal, subtotal_etag)
+                for car_id, etag in delete_rows:
+                    self.db.delete(conn, self.container, partition_key, car_id, if_match=etag)
+        except (DocumentExists, EtagMismatch) as exc:
+            raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+
+    def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (self.container, PARKED_PARTITION, after or "", limit),
+            )
+            .fetchall()
+        )
+        return [VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)]
+
+    def unpark(self, doc_id: str, etag: str) -> bool:
+        try:
+            with self.db.write() as conn:
+                self.db.delete(conn, self.container, PARKED_PARTITION, doc_id, if_match=etag)
+        except EtagMismatch:
+            return False
+        return True
+
+
+def _parsed(rows: list[tuple[str, int]]) -> list[tuple[Document, int]]:
+    return [(json.loads(body), seq) for body, seq in rows]

@@ -1,0 +1,318 @@
+"""The OpenAPI 3.1 document, built from the route table below and the pydantic models.
+
+Adding an HTTP function means adding one `Route` to `ROUTES` (a test checks that
+every HTTP function of the app has exactly one entry, with the same method and
+path). Request bodies are the domain's commands, responses the models of
+`schemas.py`, so the spec cannot drift from what the code accepts and sends.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
+from cartracker.functions.car_list import PARKED_ROUTE, CarListPageView, ParkedList
+from cartracker.functions.rebuild import REBUILD_ROUTE, STATUS_URLS
+from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
+from cartracker.http.responses import JSON, PROBLEM_JSON
+from cartracker.http.schemas import CarView, CommandResponse, Health, HistoryPage, Problem
+from cartracker.rebuild import DEFAULT_PAGE_SIZE as REBUILD_PAGE
+from cartracker.rebuild import MAX_PAGE_SIZE as REBUILD_MAX_PAGE
+from cartracker.rebuild import VIEWS
+
+Auth = Literal["function", "admin", "anonymous"]
+Schema = type[BaseModel] | dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A documented success answer: a model (or a raw JSON schema, or None for no body) and its headers."""
+
+    status: int
+    description: str
+    body: Schema = None
+    headers: tuple[str, ...] = ()
+    media_type: str = JSON
+    links: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # under the /api prefix, in Functions route syntax without constraints
+    operation_id: str  # the function's name
+    summary: str
+    tag: str
+    replies: tuple[Reply, ...]
+    problems: tuple[int, ...] = ()  # problem+json statuses a client can cause; 500 is added to all
+    body: type[BaseModel] | None = None
+    parameters: tuple[dict[str, Any], ...] = ()
+    auth: Auth = "function"
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": where, "schema": schema, "description": description, **extra}
+
+
+CAR_ID = _param("carId", "path", {"type": "string", "format": "uuid"}, "The car's id.", required=True)
+IF_MATCH = _param(
+    "If-Match",
+    "header",
+    {"type": "string", "pattern": r'^("[1-9][0-9]*"|\*)$'},
+    'Apply the command only if the car is still at this version (its ETag, e.g. "3"); else 412.',
+)
+IDEMPOTENCY_KEY = _param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]+$"},
+    "Retrying with the same key returns the first outcome and appends nothing.",
+)
+UI_ASSET = _param("asset", "path", {"type": "string"}, "A file of the web page, e.g. app.js.", required=True)
+IF_NONE_MATCH = _param("If-None-Match", "header", {"type": "string"}, "An ETag you hold; 304 if unchanged.")
+PAGE_SIZE = _param(
+    "pageSize",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+    "Items per page.",
+)
+PROJECTION = _param("name", "path", {"type": "string", "enum": list(VIEWS)}, "The projection.", required=True)
+REBUILD_PAGE_SIZE = _param(
+    "pageSize",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": REBUILD_MAX_PAGE, "default": REBUILD_PAGE},
+    "Car heads per page of the rebuild.",
+)
+CONTINUATION = _param(
+    "continuationToken", "query", {"type": "string"}, "The token of the previous page, as returned."
+)
+AFTER = _param(
+    "after",
+    "query",
+    {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}, "maxItems": 20},
+    "Consistency tokens of your own writes (repeatable, at most 20): each write the list has not caught "
+    "up with yet is folded in from the car's head and marked `predicted`.",
+    style="form",
+    explode=True,
+)
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": 'The car\'s version in quotes, e.g. "3".',
+        "required": True,
+        "schema": {"type": "string", "pattern": r'^"[1-9][0-9]*"$'},
+    },
+    "Location": {"description": "The new car's URL.", "required": True, "schema": {"type": "string"}},
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[0-9]+$"},
+    },
+}
+
+PROBLEMS: dict[int, str] = {
+    400: "Malformed request: bad JSON, a field of the wrong type or range, an unknown field, a bad id, "
+    "header or query parameter. `errors` names each field.",
+    404: "No car has this id (for ui/{asset}: the page has no such file).",
+    409: "The car kept changing under concurrent writes; retry the request.",
+    412: "If-Match named a version the car has moved past; `currentVersion` has the current one.",
+    413: f"The body is over {MAX_BODY_BYTES} bytes.",
+    415: "The body is not declared as JSON (Content-Type: application/json).",
+    422: "A business rule refused the command (e.g. mileage below the last recorded one), or an "
+    "Idempotency-Key came back with a different payload.",
+    500: "An unexpected error; it was logged with its traceback.",
+    503: "The store is throttled or unreachable; retry after Retry-After seconds.",
+}
+
+_CAR_LINKS = {
+    name: {"operationId": op, "parameters": {"carId": "$response.body#/carId"}}
+    for name, op in [
+        ("GetCar", "get_car"),
+        ("GetCarHistory", "get_car_history"),
+        ("ChangeOil", "change_oil"),
+        ("InspectBrakes", "inspect_brakes"),
+        ("ReplaceTires", "replace_tires"),
+        ("ChangeOwner", "change_owner"),
+    ]
+}
+_COMMAND_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
+
+
+def _command(path: str, operation_id: str, summary: str, body: type[BaseModel]) -> Route:
+    return Route(
+        method="POST",
+        path=path,
+        operation_id=operation_id,
+        summary=summary,
+        tag="commands",
+        replies=(
+            Reply(
+                200,
+                "Applied (or replayed): the car as the command left it.",
+                CommandResponse,
+                headers=("ETag",),
+                links=_CAR_LINKS,
+            ),
+        ),
+        problems=_COMMAND_PROBLEMS,
+        body=body,
+        parameters=(CAR_ID, IF_MATCH, IDEMPOTENCY_KEY),
+    )
+
+
+# fmt: off
+ROUTES: list[Route] = [
+    Route(method="POST", path="cars", operation_id="add_car", summary="Add a car", tag="commands",
+          replies=(Reply(201, "Added (or the add replayed).", CommandResponse, headers=("ETag", "Location"),
+                         links=_CAR_LINKS),),
+          problems=(400, 409, 413, 415, 422, 503), body=AddCar, parameters=(IDEMPOTENCY_KEY,)),
+    _command("cars/{carId}/oil-changes", "change_oil", "Record an oil change", ChangeOil),
+    _command("cars/{carId}/brake-inspections", "inspect_brakes", "Record a brake inspection", InspectBrakes),
+    _command("cars/{carId}/tire-replacements", "replace_tires", "Record a tire replacement", ReplaceTires),
+    _command("cars/{carId}/owner-changes", "change_owner", "Change the car's owner", ChangeOwner),
+    Route(method="GET", path="cars/{carId}", operation_id="get_car", tag="cars",
+          summary="Read a car (realtime)",
+          replies=(Reply(200, "The car's current state.", CarView, headers=("ETag",)),
+                   Reply(304, "Unchanged since the ETag in If-None-Match.", headers=("ETag",))),
+          problems=(400, 404, 503), parameters=(CAR_ID, IF_NONE_MATCH)),
+    Route(method="GET", path="cars/{carId}/events", operation_id="get_car_history", tag="cars",
+          summary="Read a car's history, oldest first",
+          replies=(Reply(200, "One page of events.", HistoryPage),),
+          problems=(400, 404, 503), parameters=(CAR_ID, PAGE_SIZE, CONTINUATION)),
+    Route(method="GET", path="cars", operation_id="list_cars", tag="cars",
+          summary="List cars, newest first (deferred, with predictions for your own writes)",
+          replies=(Reply(200, "One page of the car list, with the totals of every car.", CarListPageView),),
+          problems=(400, 503), parameters=(PAGE_SIZE, CONTINUATION, AFTER)),
+    Route(method="GET", path=PARKED_ROUTE, operation_id="list_parked", tag="admin",
+          summary="Changes the car-list projector could not process",
+          replies=(Reply(200, "Parked changes, most recent first, with the reason.", ParkedList),),
+          problems=(400, 503), parameters=(PAGE_SIZE,), auth="admin"),
+    Route(method="POST", path=REBUILD_ROUTE, operation_id="start_rebuild", tag="admin",
+          summary="Rebuild a projection from the heads (a Durable Functions orchestration)",
+          replies=(Reply(202, "Started; poll statusQueryGetUri for progress and the summary.", STATUS_URLS,
+                         headers=("Retry-After",)),),
+          problems=(400, 404, 409),
+          parameters=(PROJECTION, REBUILD_PAGE_SIZE),
+          auth="admin"),
+    Route(method="GET", path="openapi.json", operation_id="openapi_spec", tag="system", summary="The spec",
+          replies=(Reply(200, "The OpenAPI 3.1 document.", {"type": "object"}),), auth="anonymous"),
+    Route(method="GET", path="health", operation_id="health", tag="system", summary="Liveness + store check",
+          replies=(Reply(200, "The app runs and its store answers.", Health),), problems=(503,),
+          auth="anonymous"),
+    Route(method="GET", path="ui", operation_id="ui_page", tag="ui", summary="The web page",
+          replies=(Reply(200, "The page (HTML), under a strict Content-Security-Policy.", {"type": "string"},
+                         media_type="text/html"),
+                   Reply(304, "Unchanged since the ETag in If-None-Match.")),
+          parameters=(IF_NONE_MATCH,), auth="anonymous"),
+    Route(method="GET", path="ui/{asset}", operation_id="ui_asset", tag="ui", summary="A file of the page",
+          replies=(Reply(200, "One of the page's script modules or its stylesheet.", {"type": "string"},
+                         media_type="text/*"),
+                   Reply(304, "Unchanged since the ETag in If-None-Match.")),
+          problems=(404,), parameters=(UI_ASSET, IF_NONE_MATCH), auth="anonymous"),
+]
+# fmt: on
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The spec as a JSON-ready dict (built once per process)."""
+    return build_document(tuple(ROUTES))
+
+
+def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    models = _models(routes)
+    refs, defs = models_json_schema(list(models), ref_template="#/components/schemas/{model}", by_alias=True)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(f"/{route.path}", {})[route.method.lower()] = _operation(route, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CarTracker",
+            "version": "1.0.0",
+            "description": "Event-sourced car maintenance tracker. Errors are RFC 9457 problem+json. "
+            "Money is "
+            "a two-decimal string in responses and a number or string in requests.",
+        },
+        "servers": [{"url": "/api"}],
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {
+                "functionKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-functions-key",
+                    "description": "A function key (admin routes: the host's master key). "
+                    "The local host does not check keys.",
+                },
+                "functionKeyQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "code",
+                    "description": "The same key as a query parameter.",
+                },
+            },
+        },
+    }
+
+
+_RefMap = Mapping[Any, dict[str, Any]]
+
+
+def _models(routes: tuple[Route, ...]) -> dict[tuple[type[BaseModel], JsonSchemaMode], None]:
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(Problem, "serialization"): None}
+    for route in routes:
+        if route.body is not None:
+            models[(route.body, "validation")] = None
+        for reply in route.replies:
+            if isinstance(reply.body, type):
+                models[(reply.body, "serialization")] = None
+    return models
+
+
+def _operation(route: Route, refs: _RefMap) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for reply in route.replies:
+        answer: dict[str, Any] = {"description": reply.description}
+        if reply.body is not None:
+            answer["content"] = {reply.media_type: {"schema": _schema(reply.body, refs)}}
+        if reply.headers:
+            answer["headers"] = {name: HEADERS[name] for name in reply.headers}
+        if reply.links:
+            answer["links"] = dict(reply.links)
+        responses[str(reply.status)] = answer
+    if route.auth != "anonymous":
+        responses["401"] = {"description": "Missing or wrong function key (Azure only)."}
+    problem_schema = {"schema": refs[(Problem, "serialization")]}
+    for status in sorted({*route.problems, 500}):
+        answer = {"description": PROBLEMS[status], "content": {PROBLEM_JSON: problem_schema}}
+        if status == 503:
+            answer["headers"] = {"Retry-After": HEADERS["Retry-After"]}
+        responses[str(status)] = answer
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "parameters": list(route.parameters),
+        "responses": responses,
+        "security": [] if route.auth == "anonymous" else [{"functionKey": []}, {"functionKeyQuery": []}],
+    }
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": refs[(route.body, "validation")]}},
+        }
+    return operation
+
+
+def _schema(body: Schema, refs: _RefMap) -> dict[str, Any]:
+    if isinstance(body, type):
+        return dict(refs[(body, "serialization")])
+    assert body is not None
+    return body

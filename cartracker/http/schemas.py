@@ -1,0 +1,97 @@
+"""The response bodies, as pydantic models: the one source for both the JSON we send and the OpenAPI spec.
+
+Money is a two-decimal string (`"49.99"`) on the wire, never a float.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from cartracker.domain.events import EVENT_TYPES
+
+Money = Annotated[
+    str,
+    Field(pattern=r"^-?\d+\.\d{2}$", description="Amount with exactly two decimals.", examples=["49.99"]),
+]
+CarId = Annotated[str, Field(json_schema_extra={"format": "uuid"}, description="The car's id (a UUID).")]
+EventType = Literal["CarAdded", "OilChanged", "BrakesInspected", "TiresReplaced", "OwnerChanged"]
+assert set(get_args(EventType)) == set(EVENT_TYPES), "every event type is documented"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class CarView(Body):
+    """A car's current state: the realtime view, read from its head in one point read."""
+
+    car_id: CarId
+    version: int = Field(ge=1, description="Number of events in the car's history.")
+    make: str
+    model: str
+    owner: str
+    added_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_mileage: int | None
+    last_serviced: AwareDatetime | None
+    total_charges: Money
+    oil_changes: int
+    brake_inspections: int
+    last_remaining_pad: int | None = Field(description="Remaining brake pad at the last inspection, percent.")
+    tires_replaced: int
+    owner_changes: int
+
+
+class CommandResponse(Body):
+    """What a command answers: the car as the command left it, and a token for reading your own write."""
+
+    car_id: CarId
+    version: int = Field(ge=1)
+    consistency_token: str = Field(
+        description="Pass as `after` to the car list to see this write even before the list catches up."
+    )
+    car: CarView
+
+
+class HistoryItem(Body):
+    version: int = Field(ge=1)
+    type: EventType
+    occurred_at: AwareDatetime
+    data: dict[str, Any] = Field(
+        description="The event's fields in camelCase; amounts are shown as `charge`, a two-decimal string.",
+        examples=[{"mileage": 12000, "charge": "49.99"}],
+    )
+
+
+class HistoryPage(Body):
+    items: list[HistoryItem]
+    continuation_token: str | None = Field(
+        description="Opaque; pass it back as `continuationToken` for the next page. Null on the last page."
+    )
+
+
+class FieldError(Body):
+    field: str = Field(description="The body field, path parameter, query parameter or header at fault.")
+    message: str
+
+
+class Problem(Body):
+    """An error, as RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="A URN naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] = Field(description="What is wrong, field by field (may be empty).")
+    current_version: int | None = Field(
+        default=None, description="412 only: the car's version now, for a fresh If-Match."
+    )
+
+
+class Health(Body):
+    status: Literal["ok"]
+    store: Literal["sqlite", "cosmos"]

@@ -1,0 +1,104 @@
+"""A car-list row: what the list shows of one car, and how it follows the car's events.
+
+A row is a `Car` with the fields the list does not show forgotten. Folding an
+event onto a row goes through the domain's own `evolve` (the row is widened to a
+`Car`, evolved, and narrowed again), so the list can never disagree with the
+aggregate about what counts as a charge or a service. That works because every
+row field after an event depends only on row fields before it and the event;
+the property tests check it against a from-scratch fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cartracker.domain.car import Car, evolve
+from cartracker.domain.events import CarAdded, Event
+from cartracker.ports import Document
+from cartracker.projection.documents import ROW_DOC, as_int, list_key, time_text
+
+
+class BrokenHistory(ValueError):
+    """The events of a car cannot be folded (its history does not start with CarAdded)."""
+
+
+@dataclass(frozen=True)
+class CarListRow:
+    car_id: str
+    version: int
+    make: str
+    model: str
+    owner: str
+    added_at: datetime
+    last_serviced: datetime | None
+    total_charges_cents: int
+
+    @property
+    def list_key(self) -> str:
+        return list_key(time_text(self.added_at), self.car_id)
+
+
+def row_from_car(car: Car) -> CarListRow:
+    return CarListRow(
+        car_id=car.car_id,
+        version=car.version,
+        make=car.make,
+        model=car.model,
+        owner=car.owner,
+        added_at=car.added_at,
+        last_serviced=car.last_serviced,
+        total_charges_cents=car.total_charges_cents,
+    )
+
+
+def evolve_row(row: CarListRow | None, event: Event, *, car_id: str) -> CarListRow:
+    """The row after one more event (the event must carry version `row.version + 1`)."""
+    if row is None and not isinstance(event, CarAdded):
+        raise BrokenHistory(f"the history of car {car_id} starts with {type(event).__name__}, not CarAdded")
+    return row_from_car(evolve(None if row is None else _as_car(row), event, car_id=car_id))
+
+
+def _as_car(row: CarListRow) -> Car:
+    return Car(
+        car_id=row.car_id,
+        version=row.version,
+        make=row.make,
+        model=row.model,
+        owner=row.owner,
+        added_at=row.added_at,
+        updated_at=row.added_at,  # not part of the row; evolve overwrites it
+        last_serviced=row.last_serviced,
+        total_charges_cents=row.total_charges_cents,
+    )
+
+
+def row_document(row: CarListRow, partition_key: str) -> Document:
+    return {
+        "id": row.car_id,
+        "partitionKey": partition_key,
+        "docType": ROW_DOC,
+        "carId": row.car_id,
+        "make": row.make,
+        "model": row.model,
+        "owner": row.owner,
+        "addedAt": time_text(row.added_at),
+        "lastServiced": None if row.last_serviced is None else time_text(row.last_serviced),
+        "totalChargesCents": row.total_charges_cents,
+        "version": row.version,
+        "listKey": row.list_key,
+    }
+
+
+def row_from_document(doc: Document) -> CarListRow:
+    last = doc.get("lastServiced")
+    return CarListRow(
+        car_id=doc["carId"],
+        version=as_int(doc["version"]),
+        make=doc["make"],
+        model=doc["model"],
+        owner=doc["owner"],
+        added_at=datetime.fromisoformat(doc["addedAt"]),
+        last_serviced=None if last is None else datetime.fromisoformat(last),
+        total_charges_cents=as_int(doc["totalChargesCents"]),
+    )

@@ -1,0 +1,58 @@
+"""The rebuild's activities: all of its I/O, as plain functions from a JSON payload to a JSON result.
+
+The Durable Functions activity triggers and the local runner call the very same
+functions, through `ACTIVITIES`. Each is idempotent: reads, or writes guarded by
+versions and etags (see `repair`), so a retried activity finds its work done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cartracker.bootstrap import Services
+from cartracker.rebuild.orchestrator import CLEAR_PARKED, READ_HEADS, REBUILD_ROWS, REBUILD_SHARD
+from cartracker.rebuild.repair import CarListRepair
+
+Payload = dict[str, Any]
+Activity = Callable[[Services, Payload], Payload]
+
+
+def repair_for(services: Services) -> CarListRepair:
+    return CarListRepair(services.views, services.events, shards=services.settings.list_shards)
+
+
+def read_heads(services: Services, payload: Payload) -> Payload:
+    """One page of car ids, in the event store's order, and the token for the next page.
+
+    Only ids travel through the task hub: Durable keeps every activity's output in the
+    orchestration's history, and heads are kilobytes each. `rebuild_rows` reads each head
+    again (a 1 RU point read), which also makes it compare rows with the freshest state.
+    """
+    heads, continuation = services.events.read_heads(
+        limit=int(payload["pageSize"]), continuation=payload.get("continuation")
+    )
+    return {"carIds": [head["aggregateId"] for head in heads], "continuation": continuation}
+
+
+def rebuild_rows(services: Services, payload: Payload) -> Payload:
+    done = repair_for(services).repair_rows([str(car_id) for car_id in payload["carIds"]])
+    return {"seen": done.seen, "repaired": done.repaired, "skipped": done.skipped}
+
+
+def rebuild_shard(services: Services, payload: Payload) -> Payload:
+    done = repair_for(services).repair_shard(int(payload["shard"]))
+    return {"rowsRemoved": done.rows_removed, "subtotalCorrected": done.subtotal_corrected}
+
+
+def clear_parked(services: Services, payload: Payload) -> Payload:
+    done = repair_for(services).clear_parked()
+    return {"cleared": done.cleared, "remaining": done.remaining}
+
+
+ACTIVITIES: dict[str, Activity] = {
+    READ_HEADS: read_heads,
+    REBUILD_ROWS: rebuild_rows,
+    REBUILD_SHARD: rebuild_shard,
+    CLEAR_PARKED: clear_parked,
+}

@@ -1,0 +1,259 @@
+// CarTracker's web page: the car list, one car's details and the command forms.
+// Plain JavaScript modules, no framework, no build step.
+//
+// Freshness: a car's details are realtime (its head); the list is deferred (the projection),
+// except for this tab's own writes, which the API folds in as "predicted" until the
+// projector catches up (see writes.js). While anything is predicted the list polls.
+
+import { ApiError, api, newId } from "./api.js";
+import { $, badge, clearError, count, el, numberFormat, setStatus, when, words } from "./dom.js";
+import { checkFields, clearErrorOnInput, clearErrors, formBody, showProblem } from "./forms.js";
+import { forgetAllWrites, forgetProjected, pendingWrites, rememberWrite } from "./writes.js";
+
+const PAGE_SIZE = 10;
+const HISTORY_PAGE_SIZE = 50;
+
+// ---------------------------------------------------------------- commands
+
+async function submitCommand(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  clearErrors(form);
+  if (!checkFields(form)) return;
+  const carId = carView.id;
+  const path = form.dataset.path ? `cars/${encodeURIComponent(carId)}/${form.dataset.path}` : "cars";
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    // A fresh Idempotency-Key per submission: the retry after a key prompt cannot apply twice.
+    const result = await api(path, {
+      method: "POST",
+      body: formBody(form),
+      headers: { "Idempotency-Key": newId() },
+    });
+    rememberWrite(result);
+    form.reset();
+    setStatus(`${form.dataset.done}: ${result.car.make} ${result.car.model}, version ${result.version}.`);
+    if (!form.dataset.path) {
+      list.pages = [null]; // newest first: the new car is on the first page
+      await loadList();
+    } else if (carView.id === result.carId) {
+      renderCar(result.car); // the command's answer is the realtime state: no extra read
+      await loadHistory();
+    }
+  } catch (error) {
+    showProblem(form, error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- the car list
+
+const list = { pages: [null], next: null, load: 0, poll: 0, polls: 0 };
+
+async function loadList() {
+  const load = ++list.load;
+  window.clearTimeout(list.poll);
+  const params = new URLSearchParams({ pageSize: String(PAGE_SIZE) });
+  const page = list.pages.at(-1);
+  if (page) params.set("continuationToken", page);
+  for (const write of pendingWrites()) params.append("after", write.token);
+  $("#list-view").setAttribute("aria-busy", "true");
+  try {
+    const answer = await api(`cars?${params}`);
+    if (load !== list.load) return; // a newer load started while this one was in flight
+    forgetProjected(answer.items);
+    clearError();
+    renderList(answer);
+    schedulePoll(answer);
+  } catch (error) {
+    if (load !== list.load) return;
+    if (error instanceof ApiError && error.status === 400 && params.has("after")) {
+      // Tokens from another database (the local store was reset): they cannot be checked.
+      forgetAllWrites();
+      await loadList();
+      return;
+    }
+    setStatus(`Could not load the cars: ${error.message}`, "error");
+  } finally {
+    if (load === list.load) $("#list-view").removeAttribute("aria-busy");
+  }
+}
+
+function renderList(answer) {
+  const rows = answer.items.map((car) =>
+    el(
+      "tr",
+      { "data-car-id": car.carId },
+      el("td", {}, el("a", { href: `#/cars/${encodeURIComponent(car.carId)}` }, car.make)),
+      el("td", {}, car.model),
+      el("td", {}, car.owner),
+      el("td", {}, when(car.lastServiced)),
+      el("td", { class: "num" }, car.totalCharges),
+      el("td", {}, badge(car.freshness)),
+    ),
+  );
+  $("#car-rows").replaceChildren(...rows);
+  $("#empty-list").hidden = rows.length > 0 || list.pages.length > 1;
+  $("#car-count").textContent = count(answer.carCount);
+  $("#list-total").textContent = answer.totalCharges;
+  $("#list-freshness").replaceWith(Object.assign(badge(answer.freshness), { id: "list-freshness" }));
+  list.next = answer.continuationToken || null;
+  $("#next-page").disabled = list.next === null;
+  $("#previous-page").disabled = list.pages.length === 1;
+}
+
+/** Poll while the page shows predictions, backing off gently, until the projector catches up. */
+function schedulePoll(answer) {
+  const predicted = answer.freshness === "predicted" || answer.items.some((c) => c.freshness === "predicted");
+  if (!predicted) {
+    list.polls = 0;
+    return;
+  }
+  const delay = Math.min(500 + 250 * list.polls, 5000);
+  list.polls += 1;
+  list.poll = window.setTimeout(() => {
+    if (!$("#list-view").hidden) loadList();
+  }, delay);
+}
+
+// ---------------------------------------------------------------- one car
+
+const carView = { id: null, load: 0, historyAfter: null };
+
+const FACTS = [
+  ["Owner", (car) => car.owner],
+  ["Added", (car) => when(car.addedAt)],
+  ["Last serviced", (car) => when(car.lastServiced)],
+  ["Last mileage", (car) => count(car.lastMileage)],
+  ["Total charges", (car) => car.totalCharges],
+  ["Oil changes", (car) => count(car.oilChanges)],
+  ["Brake inspections", (car) => count(car.brakeInspections)],
+  ["Remaining pad", (car) => (typeof car.lastRemainingPad === "number" ? `${car.lastRemainingPad}%` : "—")],
+  ["Tires replaced", (car) => count(car.tiresReplaced)],
+  ["Owner changes", (car) => count(car.ownerChanges)],
+  ["Version", (car) => count(car.version)],
+];
+
+function renderCar(car) {
+  $("#car-title").textContent = `${car.make} ${car.model}`;
+  const facts = FACTS.map(([label, value]) => el("div", {}, el("dt", {}, label), el("dd", {}, value(car))));
+  $("#car-facts").replaceChildren(...facts);
+  const hint =
+    typeof car.lastMileage === "number"
+      ? `at least ${numberFormat.format(car.lastMileage)} (the last recorded mileage)`
+      : "0–2,000,000";
+  for (const node of document.querySelectorAll("[data-mileage-hint]")) node.textContent = hint;
+}
+
+async function loadCar() {
+  const load = ++carView.load;
+  try {
+    const car = await api(`cars/${encodeURIComponent(carView.id)}`);
+    if (load !== carView.load) return;
+    clearError();
+    renderCar(car);
+  } catch (error) {
+    if (load === carView.load) setStatus(`Could not load the car: ${error.message}`, "error");
+  }
+}
+
+/** An event's data as one line of text; charges arrive as two-decimal strings and stay as they are. */
+function describe(data) {
+  const shown = (value) => (typeof value === "number" ? numberFormat.format(value) : String(value));
+  return Object.entries(data ?? {})
+    .map(([key, value]) => `${words(key)}: ${shown(value)}`)
+    .join(", ");
+}
+
+function eventName(type) {
+  const text = words(type);
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The history from the start (more = false) or the next page after what is shown. */
+async function loadHistory(more = false) {
+  const load = carView.load;
+  const params = new URLSearchParams({ pageSize: String(HISTORY_PAGE_SIZE) });
+  if (more && carView.historyAfter) params.set("continuationToken", carView.historyAfter);
+  try {
+    const answer = await api(`cars/${encodeURIComponent(carView.id)}/events?${params}`);
+    if (load !== carView.load) return;
+    const rows = answer.items.map((event) =>
+      el(
+        "tr",
+        {},
+        el("td", { class: "num" }, String(event.version)),
+        el("td", {}, when(event.occurredAt)),
+        el("td", {}, eventName(event.type)),
+        el("td", {}, describe(event.data)),
+      ),
+    );
+    if (more) $("#history-rows").append(...rows);
+    else $("#history-rows").replaceChildren(...rows);
+    carView.historyAfter = answer.continuationToken || null;
+    $("#more-history").hidden = carView.historyAfter === null;
+  } catch (error) {
+    if (load === carView.load) setStatus(`Could not load the history: ${error.message}`, "error");
+  }
+}
+
+// ---------------------------------------------------------------- navigation
+
+function show(view) {
+  $("#list-view").hidden = view !== "list";
+  $("#car-view").hidden = view !== "car";
+}
+
+function route() {
+  setStatus(""); // a message was about the view being left
+  const match = /^#\/cars\/([^/]+)$/.exec(window.location.hash);
+  let carId = null;
+  try {
+    carId = match ? decodeURIComponent(match[1]) : null;
+  } catch {
+    carId = null; // a malformed link: fall back to the list
+  }
+  if (carId === null) {
+    show("list");
+    document.title = "Cars · CarTracker";
+    loadList();
+    return;
+  }
+  show("car");
+  document.title = "Car · CarTracker";
+  carView.id = carId;
+  carView.historyAfter = null;
+  $("#car-title").textContent = "Loading…";
+  $("#car-facts").replaceChildren();
+  $("#history-rows").replaceChildren();
+  for (const form of document.querySelectorAll("#car-view form")) {
+    form.reset();
+    clearErrors(form);
+  }
+  loadCar();
+  loadHistory();
+}
+
+function start() {
+  for (const form of document.querySelectorAll("form.command")) {
+    form.addEventListener("submit", submitCommand);
+    clearErrorOnInput(form);
+  }
+  $("#refresh-list").addEventListener("click", () => loadList());
+  $("#next-page").addEventListener("click", () => {
+    if (list.next === null) return;
+    list.pages.push(list.next);
+    loadList();
+  });
+  $("#previous-page").addEventListener("click", () => {
+    if (list.pages.length > 1) list.pages.pop();
+    loadList();
+  });
+  $("#more-history").addEventListener("click", () => loadHistory(true));
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();

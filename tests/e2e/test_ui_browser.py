@@ -1,0 +1,318 @@
+"""The web page in headless Chromium against the local host: what a user sees and does.
+
+One browser per module and one tab per test (a tab has its own sessionStorage, so each
+test starts with no remembered writes and no function key). Waiting is always for a
+condition in the page, with Playwright's `expect` and its deadline, never a sleep.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
+
+from cartracker.localhost.changefeed import ChangeFeedPump
+from tests.e2e.conftest import LiveApi
+from tests.support.browser import PageProblems, chromium_context, save_screenshot
+
+TIMEOUT_MS = 5_000  # for anything the page does by itself after a click
+PROJECTION_TIMEOUT_MS = 15_000  # for the projector to catch up and the page's polling to notice
+PAGE_SIZE = 10  # the page's list page size (PAGE_SIZE in app.js)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[BrowserContext]:
+    with chromium_context() as context:
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context
+
+
+@pytest.fixture
+def problems() -> PageProblems:
+    return PageProblems()
+
+
+@pytest.fixture
+def page(browser: BrowserContext, problems: PageProblems) -> Iterator[Page]:
+    """A fresh tab; the test fails if the page logged a CSP violation or threw (and did not expect it)."""
+    tab = problems.watch(browser.new_page())
+    yield tab
+    tab.close()
+    assert problems.take() == []
+
+
+def open_list(page: Page, live: LiveApi) -> None:
+    page.goto(f"{live.api}/ui")
+    expect(page.locator("#list-view")).to_be_visible()
+
+
+def open_car(page: Page, live: LiveApi, car_id: str) -> None:
+    page.goto(f"{live.api}/ui#/cars/{car_id}")
+    expect(page.locator("#car-facts")).not_to_be_empty()
+
+
+def add_car_through_the_form(page: Page, make: str, model: str, owner: str) -> str:
+    form = page.locator("#add-car")
+    form.get_by_label("Make").fill(make)
+    form.get_by_label("Model").fill(model)
+    form.get_by_label("Owner").fill(owner)
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/cars")) as answer:
+        form.get_by_role("button", name="Add car").click()
+    assert answer.value.status == 201
+    car_id: str = answer.value.json()["carId"]
+    return car_id
+
+
+def add_car(live: LiveApi, make: str, model: str, owner: str) -> str:
+    answer = live.post("cars", {"make": make, "model": model, "owner": owner})
+    assert answer.status_code == 201, answer.text
+    car_id: str = answer.json()["carId"]
+    return car_id
+
+
+def row_of(page: Page, car_id: str) -> Locator:
+    return page.locator(f'#car-rows tr[data-car-id="{car_id}"]')
+
+
+def fact(page: Page, label: str) -> Locator:
+    return (
+        page.locator("#car-facts div")
+        .filter(has=page.locator("dt", has_text=re.compile(f"^{label}$")))
+        .locator("dd")
+    )
+
+
+def submit(form: Locator, values: dict[str, str]) -> None:
+    for label, value in values.items():
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_role("button").click()
+
+
+# ---------------------------------------------------------------- the list and its freshness
+
+# This test comes first in the module so that its screenshot shows only the cars it adds.
+
+
+def test_a_new_car_is_listed_at_once_as_predicted_then_deferred_once_projected(
+    page: Page, live_api: LiveApi, pump: ChangeFeedPump
+) -> None:
+    volvo = add_car(live_api, "Volvo", "V70", "Alice")
+    saab = add_car(live_api, "Saab", "900", "Bengt")
+    live_api.post(f"cars/{volvo}/oil-changes", {"mileage": 10_000, "charge": "49.99"}).raise_for_status()
+    live_api.post(
+        f"cars/{saab}/tire-replacements", {"numberOfTiresReplaced": 4, "charge": "320"}
+    ).raise_for_status()
+    pump.wait_until_caught_up()
+    open_list(page, live_api)
+
+    pump.pause()
+    try:
+        car_id = add_car_through_the_form(page, "Toyota", "Corolla", "Carmen")
+        row = row_of(page, car_id)
+        expect(row).to_contain_text("Toyota")
+        expect(row.locator(".badge")).to_have_text("predicted")
+        expect(page.locator("#list-freshness")).to_have_text("predicted")
+        expect(page.locator("#car-rows tr").first).to_have_attribute("data-car-id", car_id)  # newest first
+        expect(page.locator("#status")).to_contain_text("Car added")
+        save_screenshot(page, "car-list")
+    finally:
+        pump.resume()
+
+    expect(row.locator(".badge")).to_have_text("deferred", timeout=PROJECTION_TIMEOUT_MS)
+    expect(page.locator("#list-freshness")).to_have_text("deferred")
+    # The projection caught up, so the page stopped sending the write's token.
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('cartracker.writes') || '[]')") == []
+
+
+def test_the_list_pages_newest_first_and_totals_every_cars_charges(
+    page: Page, live_api: LiveApi, pump: ChangeFeedPump
+) -> None:
+    owner = f"Owner {uuid.uuid4().hex[:8]}"
+    car_ids = [add_car(live_api, "Dacia", f"Logan {n}", owner) for n in range(PAGE_SIZE + 1)]
+    charged = live_api.post(f"cars/{car_ids[0]}/oil-changes", {"mileage": 1000, "charge": "12.34"})
+    assert charged.status_code == 200
+    pump.wait_until_caught_up()
+    expected = live_api.get("cars?pageSize=1").json()
+    open_list(page, live_api)
+
+    rows = page.locator("#car-rows tr")
+    expect(rows).to_have_count(PAGE_SIZE)
+    expect(rows.first).to_have_attribute("data-car-id", car_ids[-1])
+    expect(page.locator("#car-count")).to_have_text(str(expected["carCount"]))
+    expect(page.locator("#list-total")).to_have_text(expected["totalCharges"])
+    expect(page.locator("#list-freshness")).to_have_text("deferred")
+    expect(page.locator("#previous-page")).to_be_disabled()
+
+    page.locator("#next-page").click()
+    expect(rows.first).to_have_attribute("data-car-id", car_ids[0])
+    expect(rows.first).to_contain_text("12.34")
+    expect(page.locator("#previous-page")).to_be_enabled()
+
+    page.locator("#previous-page").click()
+    expect(rows.first).to_have_attribute("data-car-id", car_ids[-1])
+
+
+# ---------------------------------------------------------------- one car and its commands
+
+
+def test_each_service_form_updates_the_details_view_and_its_history(page: Page, live_api: LiveApi) -> None:
+    car_id = add_car(live_api, "Volkswagen", "Golf", "Dana")
+    open_car(page, live_api, car_id)
+    expect(page.locator("#car-title")).to_have_text("Volkswagen Golf")
+    expect(page.locator("#car-view .heading .badge")).to_have_text("realtime")
+
+    submit(page.locator("#change-oil"), {"Mileage": "12000", "Charge": "49.99"})
+    expect(fact(page, "Total charges")).to_have_text("49.99")
+    expect(fact(page, "Last mileage")).to_have_text("12,000")
+    expect(fact(page, "Oil changes")).to_have_text("1")
+
+    submit(page.locator("#inspect-brakes"), {"Mileage": "12500", "Remaining pad (%)": "62"})
+    expect(fact(page, "Remaining pad")).to_have_text("62%")
+    expect(fact(page, "Last mileage")).to_have_text("12,500")
+    expect(page.locator("#change-oil")).to_contain_text("at least 12,500")
+
+    submit(page.locator("#replace-tires"), {"Tires replaced": "4", "Charge": "320"})
+    expect(fact(page, "Tires replaced")).to_have_text("4")
+    expect(fact(page, "Total charges")).to_have_text("369.99")
+
+    submit(page.locator("#change-owner"), {"New owner": "Emil"})
+    expect(fact(page, "Owner")).to_have_text("Emil")
+    expect(fact(page, "Version")).to_have_text("5")
+
+    history = page.locator("#history-rows tr")
+    expect(history).to_have_count(5)
+    expect(history.nth(1)).to_contain_text("Oil changed")
+    expect(history.nth(1)).to_contain_text("charge: 49.99")
+    expect(history.nth(2)).to_contain_text("Brakes inspected")
+    expect(history.nth(3)).to_contain_text("Tires replaced")
+    expect(history.nth(4)).to_contain_text("new owner: Emil")
+    # What the page shows is what the API holds.
+    assert live_api.get(f"cars/{car_id}").json()["totalCharges"] == "369.99"
+    save_screenshot(page, "car-details")
+
+
+def test_a_rejected_command_shows_the_servers_message_next_to_its_field(
+    page: Page, live_api: LiveApi
+) -> None:
+    car_id = add_car(live_api, "Skoda", "Octavia", "Frida")
+    assert live_api.post(f"cars/{car_id}/oil-changes", {"mileage": 30_000, "charge": "80"}).status_code == 200
+    open_car(page, live_api, car_id)
+    oil = page.locator("#change-oil")
+
+    submit(oil, {"Mileage": "100", "Charge": "20"})
+
+    error = oil.locator('[data-error-for="mileage"]')
+    expect(error).to_have_text("mileage 100 is below the last recorded mileage 30000")
+    expect(oil.get_by_label("Mileage")).to_have_attribute("aria-invalid", "true")
+    expect(oil.locator('[data-error-for="charge"]')).to_be_empty()
+    expect(fact(page, "Version")).to_have_text("2")
+
+    owner = page.locator("#change-owner")
+    submit(owner, {"New owner": " frida "})
+    expect(owner.locator('[data-error-for="newOwner"]')).to_contain_text("already owns this car")
+
+    # Typing in the field clears its message.
+    oil.get_by_label("Mileage").fill("30001")
+    expect(error).to_be_empty()
+
+
+def test_the_browser_checks_a_form_before_sending_it(page: Page, live_api: LiveApi) -> None:
+    car_id = add_car(live_api, "Fiat", "Panda", "Gustav")
+    open_car(page, live_api, car_id)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    tires = page.locator("#replace-tires")
+
+    submit(tires, {"Tires replaced": "5", "Charge": "49.999"})
+
+    expect(tires.locator('[data-error-for="charge"]')).to_contain_text("at most 2 decimals")
+    expect(tires.locator('[data-error-for="numberOfTiresReplaced"]')).not_to_be_empty()
+    assert posts == []
+
+
+# ---------------------------------------------------------------- safety
+
+
+def test_markup_in_make_and_model_is_shown_as_text(page: Page, live_api: LiveApi) -> None:
+    make, model = "<script>alert(1)</script>", '<img src=x onerror="alert(2)">'
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    open_list(page, live_api)
+
+    car_id = add_car_through_the_form(page, make, model, "Mallory")
+
+    row = row_of(page, car_id)
+    expect(row.locator("td").nth(0)).to_have_text(make)
+    expect(row.locator("td").nth(1)).to_have_text(model)
+    assert row.locator("script, img").count() == 0
+    row.get_by_role("link").click()
+    expect(page.locator("#car-title")).to_have_text(f"{make} {model}")
+    expect(page.locator("#history-rows")).to_contain_text(make)
+    assert page.locator("main script, main img").count() == 0
+    assert dialogs == []
+
+
+def test_the_page_is_served_at_the_root_with_a_strict_content_security_policy(
+    page: Page, live_api: LiveApi, problems: PageProblems
+) -> None:
+    response = page.goto(f"{live_api.url}/")
+
+    assert response is not None
+    assert page.url == f"{live_api.api}/ui"
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert "require-trusted-types-for 'script'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    # Trusted Types are enforced: an HTML sink throws instead of parsing markup.
+    refused = page.evaluate(
+        "() => { try { document.body.innerHTML = '<b>x</b>'; return false; } catch (e) { return e.name; } }"
+    )
+    assert refused == "TypeError"
+    assert [m for m in problems.take() if "TrustedHTML" not in m] == []
+
+
+# ---------------------------------------------------------------- function keys
+
+
+def test_a_401_makes_the_page_ask_for_a_key_once_and_send_it(page: Page, live_api: LiveApi) -> None:
+    """Simulates a deployment with function keys: the API answers 401 unless the right key comes along."""
+    key = f"key-{uuid.uuid4().hex}"
+    sent: list[str | None] = []
+
+    def keyed_api(route: Route) -> None:
+        given = route.request.headers.get("x-functions-key")
+        sent.append(given)
+        if given == key:
+            route.continue_()
+        else:
+            route.fulfill(status=401, body="")
+
+    page.route(re.compile(r".*/api/cars(\?.*|/.*)?$"), keyed_api)
+    dialog = page.locator("#key-dialog")
+    page.goto(f"{live_api.api}/ui")
+
+    expect(dialog).to_be_visible()
+    expect(page.locator("#key-refused")).to_be_hidden()
+    dialog.get_by_label("Function key").fill("wrong-key")
+    dialog.get_by_role("button", name="Use key").click()
+    expect(page.locator("#status")).to_contain_text("needs a valid function key")
+
+    page.locator("#refresh-list").click()
+    expect(dialog).to_be_visible()
+    expect(page.locator("#key-refused")).to_be_visible()
+    dialog.get_by_label("Function key").fill(key)
+    dialog.get_by_role("button", name="Use key").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#status")).to_be_empty()
+
+    car_id = add_car_through_the_form(page, "Mazda", "MX-5", "Hugo")
+    expect(row_of(page, car_id)).to_be_visible()
+    expect(dialog).to_be_hidden()
+    # Unkeyed, the refused key, unkeyed again after it was dropped, then the key on every request.
+    assert sent[:3] == [None, "wrong-key", None]
+    assert sent[3:] == [key] * len(sent[3:])
+    assert len(sent) >= 6

@@ -1,0 +1,178 @@
+"""A small world for projection tests: the real SQLite stores, the real command service, and the
+change feed as a log that tests deliver to projectors however they like (batched, repeated,
+replayed, out of order, dropped).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cartracker.adapters.sqlite_db import SqliteDatabase
+from cartracker.bootstrap import Services, bootstrap
+from cartracker.documents import stored_event_from_document
+from cartracker.domain.car import fold
+from cartracker.domain.commands import AddCar, CarCommand
+from cartracker.errors import DomainError
+from cartracker.ports import Document
+from cartracker.projection.car_list import CarListRow, row_document, row_from_car
+from cartracker.projection.documents import row_partition, without_system_fields
+from cartracker.projection.ports import RowWrite, ViewStore
+from cartracker.projection.projector import CarListProjector
+from cartracker.settings import (
+    EVENTS_CONTAINER,
+    SETTING_LIST_SHARDS,
+    SETTING_SQLITE_PATH,
+    SETTING_STORE,
+    Settings,
+)
+
+START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+class SteppingClock:
+    """A clock that moves on by a chosen number of microseconds per reading (0 makes ties)."""
+
+    def __init__(self, steps: Sequence[int] = (1_000,)) -> None:
+        self._steps = itertools.cycle(steps)
+        self.now = START
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(microseconds=next(self._steps))
+        return self.now
+
+
+@dataclass
+class World:
+    services: Services
+    log: list[Document] = field(default_factory=list)
+    position: int = 0
+
+    @classmethod
+    def create(cls, directory: Path, *, shards: int, clock: Callable[[], datetime] | None = None) -> World:
+        settings = Settings.from_env(
+            {
+                SETTING_STORE: "sqlite",
+                SETTING_SQLITE_PATH: str(directory / "world.sqlite3"),
+                SETTING_LIST_SHARDS: str(shards),
+            }
+        )
+        return cls(bootstrap(settings, clock=clock or SteppingClock()))
+
+    @property
+    def db(self) -> SqliteDatabase:
+        db: SqliteDatabase = self.services.backend
+        return db
+
+    @property
+    def shards(self) -> int:
+        return self.services.settings.list_shards
+
+    def add_car(self, make: str = "Volvo", model: str = "V70", owner: str = "Ann") -> str:
+        car_id = self.services.commands.add_car(AddCar(make=make, model=model, owner=owner)).car_id
+        self.capture()
+        return car_id
+
+    def run(self, car_id: str, command: CarCommand) -> bool:
+        """Run a command; False when the car's rules refused it (no events)."""
+        try:
+            self.services.commands.execute(car_id, command)
+        except DomainError:
+            return False
+        self.capture()
+        return True
+
+    def capture(self) -> list[Document]:
+        """What a change-feed reader polling now would receive; appended to the log."""
+        docs, self.position = self.db.read_changes(EVENTS_CONTAINER, after=self.position, limit=1_000_000)
+        self.log.extend(docs)
+        return docs
+
+    def projector(self, views: ViewStore | None = None) -> CarListProjector:
+        s = self.services
+        return CarListProjector(views or s.views, s.events, shards=self.shards, clock=SteppingClock())
+
+    def car_ids(self) -> list[str]:
+        """Every car in the event store (whether or not the log saw it)."""
+        rows = self.db.connection().execute(
+            "SELECT DISTINCT pk FROM documents WHERE container = ?", (EVENTS_CONTAINER,)
+        )
+        return sorted(pk for (pk,) in rows)
+
+    def expected_rows(self) -> dict[str, CarListRow]:
+        """The car list as a from-scratch fold of every car's events."""
+        rows = {}
+        for car_id in self.car_ids():
+            events = [
+                stored_event_from_document(d).event
+                for d in self.services.events.read_events(car_id, limit=10_000)
+            ]
+            car = fold(None, events, car_id=car_id)
+            assert car is not None
+            rows[car_id] = row_from_car(car)
+        return rows
+
+    def assert_consistent(self) -> None:
+        """At any moment: every row is the car's true fold at the row's version (behind, never wrong),
+        and every shard's subtotal is exactly the sum of its rows."""
+        rows = self.actual_rows()
+        for doc in rows:
+            car_id = doc["carId"]
+            docs = self.services.events.read_events(car_id, limit=doc["version"])
+            car = fold(None, (stored_event_from_document(d).event for d in docs), car_id=car_id)
+            assert car is not None
+            assert doc == row_document(row_from_car(car), doc["partitionKey"])
+        sums: dict[str, tuple[int, int]] = {}
+        for doc in rows:
+            cents, count = sums.get(doc["partitionKey"], (0, 0))
+            sums[doc["partitionKey"]] = (cents + doc["totalChargesCents"], count + 1)
+        actual = {
+            s["partitionKey"]: (s["totalChargesCents"], s["carCount"])
+            for s in self.services.views.read_summary([]).subtotals
+        }
+        assert actual == sums
+
+    def actual_rows(self) -> list[Document]:
+        return [without_system_fields(d) for d in self.services.views.list_rows(before=None, limit=1_000_000)]
+
+    def assert_exact(self) -> None:
+        """Rows and every shard's subtotal equal the from-scratch fold, to the cent."""
+        expected = self.expected_rows()
+        wanted = sorted(
+            (row_document(row, row_partition(row.car_id, self.shards)) for row in expected.values()),
+            key=lambda d: d["listKey"],
+            reverse=True,
+        )
+        assert self.actual_rows() == wanted
+        subtotals: dict[str, tuple[int, int]] = {}
+        for row in expected.values():
+            cents, count = subtotals.get(row_partition(row.car_id, self.shards), (0, 0))
+            subtotals[row_partition(row.car_id, self.shards)] = (cents + row.total_charges_cents, count + 1)
+        actual = {
+            s["partitionKey"]: (s["totalChargesCents"], s["carCount"])
+            for s in self.services.views.read_summary([]).subtotals
+        }
+        assert actual == subtotals
+
+
+class InterleavingViews:
+    """A `ViewStore` that runs a hook just before its next shard write: another projector instance
+    then writes in the window between this one's read and its write, deterministically."""
+
+    def __init__(self, inner: ViewStore) -> None:
+        self.inner = inner
+        self.before_next_write: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def write_shard(
+        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+    ) -> None:
+        hook, self.before_next_write = self.before_next_write, None
+        if hook is not None:
+            hook()
+        self.inner.write_shard(partition_key, rows, subtotal, subtotal_etag=subtotal_etag)
