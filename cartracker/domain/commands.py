@@ -29,7 +29,8 @@ def _clean_text(value: str) -> str:
 
 Text = Annotated[
     str,
-    Field(min_length=1, max_length=200, json_schema_extra={"pattern": r"\S"}),
+    # The schema says what validation checks: 1-50 characters once surrounding spaces are trimmed.
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": r"^\s*\S(.{0,48}\S)?\s*$"}),
     AfterValidator(_clean_text),
 ]
 Mileage = Annotated[int, Field(ge=0, le=MAX_MILEAGE, strict=True)]
