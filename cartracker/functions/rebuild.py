@@ -22,8 +22,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from cartracker import bootstrap
-from cartracker.errors import CarTrackerError, InvalidRequest
+from cartracker.errors import CarTrackerError
 from cartracker.http.problems import problem_for, problem_response
+from cartracker.http.requests import page_size
 from cartracker.rebuild import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, VIEWS, activities, orchestrator
 from cartracker.rebuild.orchestrator import ORCHESTRATOR, RebuildInput
 
@@ -68,7 +69,10 @@ async def start_rebuild(req: func.HttpRequest, client: df.DurableOrchestrationCl
             instance=instance,
         )
     try:
-        job = RebuildInput(shards=bootstrap.services().settings.list_shards, page_size=_page_size(req))
+        job = RebuildInput(
+            shards=bootstrap.services().settings.list_shards,
+            page_size=page_size(req, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
+        )
     except CarTrackerError as error:
         return problem_for(error, instance=instance)
     instance_id = f"rebuild-{name}"
@@ -86,15 +90,6 @@ async def start_rebuild(req: func.HttpRequest, client: df.DurableOrchestrationCl
     await client.start_new(ORCHESTRATOR, instance_id=instance_id, client_input=job.to_json())
     response: func.HttpResponse = client.create_check_status_response(req, instance_id)
     return response
-
-
-def _page_size(req: func.HttpRequest) -> int:
-    text = req.params.get("pageSize")
-    if text is None:
-        return DEFAULT_PAGE_SIZE
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"pageSize must be a whole number 1-{MAX_PAGE_SIZE}", field="pageSize")
-    return int(text)
 
 
 @bp.orchestration_trigger(context_name="context")

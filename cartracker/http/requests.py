@@ -131,12 +131,14 @@ def if_none_match(req: func.HttpRequest, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def page_size(req: func.HttpRequest) -> int:
+def page_size(
+    req: func.HttpRequest, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
     text = req.params.get("pageSize")
     if text is None:
-        return DEFAULT_PAGE_SIZE
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise InvalidRequest(f"pageSize must be a whole number 1-{MAX_PAGE_SIZE}", field="pageSize")
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise InvalidRequest(f"pageSize must be a whole number 1-{maximum}", field="pageSize")
     return int(text)
 
 
