@@ -22,7 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cartracker.errors import StoreUnavailable
 from cartracker.ports import Document, VersionedDocument
+
+BUSY_TIMEOUT_SECONDS = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -61,16 +64,22 @@ class SqliteDatabase:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Threads of one process queue here for the write lock instead of in SQLite's busy
+        # handler, which polls with growing sleeps: under fifty concurrent writers some waited
+        # seconds. Other processes still meet at SQLite's lock (busy_timeout).
+        self._writer = threading.RLock()
         self.connection().executescript(_SCHEMA)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across application crashes; a power loss may drop the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             self._local.conn = conn
         return conn
 
@@ -78,13 +87,27 @@ class SqliteDatabase:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One atomic write transaction; everything inside commits or nothing does."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
+        if not self._writer.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise StoreUnavailable("the embedded store stayed locked by another writer; try again")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                # Another writer (a rebuild, a second host) held the lock for the whole busy
+                # timeout: the store is busy, not broken, and nothing was written.
+                raise StoreUnavailable(
+                    "the embedded store stayed locked by another writer; try again"
+                ) from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -203,8 +226,12 @@ class SqliteDatabase:
             self._local.conn = None
 
 
+# One encoder for every write: `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _dump(doc: Document) -> str:
-    return json.dumps({k: v for k, v in doc.items() if not k.startswith("_")}, separators=(",", ":"))
+    return _ENCODER.encode({k: v for k, v in doc.items() if not k.startswith("_")})
 
 
 def _seq_of(etag: str) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 import azure.functions as func
 
+from cartracker.errors import CarTrackerError
 from cartracker.ports import ChangeFeedSource
 from cartracker.settings import EVENTS_CONTAINER, SETTING_EVENTS_CONTAINER
 
@@ -168,6 +169,11 @@ class ChangeFeedPump:
                 delivered = 0 if self._paused.is_set() else self.run_once()
             except _Stopped:
                 return
+            except CarTrackerError as exc:
+                # The store was busy reading the feed or saving the checkpoint. The batch stays
+                # unacknowledged and comes again; the thread must live on, or the list stops for good.
+                _log.warning("%s: %s; trying again", self.name, exc.message)
+                delivered = 0
             if not delivered:
                 self._stop.wait(self.function.poll_seconds)
 

@@ -87,6 +87,10 @@ class CarListQueries:
             stored = summary.rows.get(car_id)
             row = None if stored is None else row_from_document(stored)
             on_page = items.get(car_id)
+            if on_page is not None and row is not None and row.version > on_page.row.version:
+                # The page and the summary are two reads: the projector moved this row on in
+                # between. Show the newer row, the one the totals were read with.
+                on_page = items[car_id] = CarListItem(row, DEFERRED)
             if max(_version(row), _version(None if on_page is None else on_page.row)) >= version:
                 continue  # the projection has caught up with this write
             head = load_head(self.events, car_id)

@@ -9,6 +9,7 @@ import pytest
 
 from cartracker.domain.commands import AddCar, ChangeOil
 from cartracker.errors import InvalidRequest
+from cartracker.service.car_list import CarListQueries
 from cartracker.tokens import consistency_token
 from tests.support.projection import World
 
@@ -111,3 +112,33 @@ def test_a_token_the_projection_has_caught_up_with_predicts_nothing(world: World
 def test_a_token_for_a_car_that_does_not_exist_is_ignored(world: World) -> None:
     page = world.services.car_list.page(after=[consistency_token(str(uuid.uuid4()), 3)])
     assert (page.items, page.car_count, page.freshness) == ([], 0, "deferred")
+
+
+class _ProjectsBetweenReads:
+    """A view store through which the projector catches up between the page read and the summary read."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.views = world.services.views
+
+    def list_rows(self, *, before: str | None, limit: int) -> list[dict[str, object]]:
+        rows = self.views.list_rows(before=before, limit=limit)
+        self.world.projector().apply(self.world.log)
+        return rows
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.views, name)
+
+
+def test_a_row_the_projector_moves_on_between_the_two_reads_is_shown_at_its_newer_version(
+    world: World,
+) -> None:
+    car_id = world.add_car()
+    world.projector().apply(world.log)
+    written = world.services.commands.execute(car_id, ChangeOil(mileage=1, charge="2.50"))
+    world.capture()
+    queries = CarListQueries(_ProjectsBetweenReads(world), world.services.events, shards=world.shards)  # type: ignore[arg-type]
+    page = queries.page(after=[written.consistency_token])
+    [item] = page.items
+    assert (item.row.version, item.row.total_charges_cents, item.freshness) == (2, 250, "deferred")
+    assert (page.total_charges_cents, page.car_count, page.freshness) == (250, 1, "deferred")
