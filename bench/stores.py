@@ -1,0 +1,187 @@
+"""The two stores the bench measures, set up the way the tests set them up.
+
+* SQLite: the app's services over a fresh file in a temporary directory.
+* Cosmos protocol: the app's services over a fresh database on
+  `@vercel/cosmosdb-server` (started once per run by `tests.support.cosmos`),
+  driven by the real `azure-cosmos` SDK through a `ConcurrentTransport` (the
+  tests' `CountingTransport`, minus its lock), which records every HTTP request
+  the SDK sends.
+
+SQLite has no transport to count at. There, a *round trip* is one call of a
+store port (`EventStore` / `ViewStore`): each is one SQLite transaction or one
+query, the unit that Cosmos turns into one HTTP request. `PortCalls` wraps the
+ports and counts those calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from azure.cosmos import CosmosClient
+from urllib3.exceptions import InsecureRequestWarning
+
+from cartracker.bootstrap import Services, bootstrap
+from cartracker.ports import EventStore
+from cartracker.projection.ports import ViewStore
+from cartracker.projection.projector import CarListProjector
+from cartracker.service.car_list import CarListQueries
+from cartracker.service.commands import CommandService
+from cartracker.service.queries import CarQueries
+from cartracker.settings import (
+    CONNECTION_PREFIX,
+    EMULATOR_KEY,
+    SETTING_DATABASE,
+    SETTING_SQLITE_PATH,
+    SETTING_STORE,
+    Settings,
+)
+from tests.support.cosmos import (
+    _H_CROSS_PARTITION,
+    _INSECURE_LOOPBACK,
+    CosmosServer,
+    CountingTransport,
+    _copy_partition_key_into_operations,
+    classify,
+    create_containers,
+    make_client,
+)
+
+if TYPE_CHECKING:
+    from azure.core.pipeline.transport._requests_basic import RequestsTransport
+else:
+    from azure.core.pipeline.transport import RequestsTransport
+
+
+def sqlite_services(directory: Path, name: str) -> Services:
+    """The app's services over a new SQLite file `name` in `directory`."""
+    path = directory / f"{name}-{uuid.uuid4().hex[:8]}.sqlite3"
+    return bootstrap(Settings.from_env({SETTING_STORE: "sqlite", SETTING_SQLITE_PATH: str(path)}))
+
+
+class ConcurrentTransport(CountingTransport):
+    """`CountingTransport`, with requests of several threads in flight at once.
+
+    The tests' transport serializes its sends: pytest re-installs warning filters for every
+    test, so it silences the test server's certificate warning around each request, and that
+    swaps process-global state. The bench runs outside pytest: it silences that warning once,
+    for the process, and sends the way the SDK does in production -- concurrently. The rest is
+    the tests' transport: the same counting and the same adaptations to the test server.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        warnings.filterwarnings("ignore", message=_INSECURE_LOOPBACK, category=InsecureRequestWarning)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        path = urlsplit(request.url).path
+        kind = classify(request.method, path, headers)
+        if kind == "batch":
+            _copy_partition_key_into_operations(request, headers)
+        elif kind == "read" and _H_CROSS_PARTITION not in headers:
+            request.headers[_H_CROSS_PARTITION] = "True"  # see CountingTransport.send
+        status: int | None = None
+        try:
+            response = RequestsTransport.send(self, request, **kwargs)
+            status = int(response.status_code)
+            return response
+        finally:
+            self.record(request.method, path, kind, status)
+
+
+@dataclass
+class CosmosDatabase:
+    services: Services
+    client: CosmosClient
+    transport: CountingTransport
+
+
+@contextmanager
+def cosmos_database(server: CosmosServer) -> Iterator[CosmosDatabase]:
+    """The app's services over a fresh database on the test server; the database is deleted after.
+
+    The containers are created by a client of their own, as infrastructure creates them in
+    Azure, so that the app's client starts cold. The SDK's HTTP session pools 10 connections
+    per host, enough for the bench's 8 concurrent callers.
+    """
+    name = f"bench-{uuid.uuid4().hex[:10]}"
+    admin = make_client(server.endpoint, ConcurrentTransport())
+    create_containers(admin, name)
+    transport = ConcurrentTransport()
+    client = make_client(server.endpoint, transport)
+    transport.reset()
+    settings = Settings.from_env(
+        {
+            SETTING_STORE: "cosmos",
+            SETTING_DATABASE: name,
+            CONNECTION_PREFIX: f"AccountEndpoint={server.endpoint};AccountKey={EMULATOR_KEY};",
+        }
+    )
+    try:
+        yield CosmosDatabase(bootstrap(settings, cosmos_client=client), client, transport)
+    finally:
+        client.close()
+        admin.delete_database(name)
+        admin.close()
+
+
+class PortCalls:
+    """Counts the calls made to store ports: SQLite's round trips (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[str] = []
+
+    def kinds(self) -> list[str]:
+        with self._lock:
+            return list(self._calls)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def record(self, name: str) -> None:
+        with self._lock:
+            self._calls.append(name)
+
+    def counted(self, services: Services) -> Services:
+        """The same services, with every call to their event and view stores counted here."""
+        events = cast(EventStore, _Counted(services.events, self))
+        views = cast(ViewStore, _Counted(services.views, self))
+        shards = services.settings.list_shards
+        return replace(
+            services,
+            events=events,
+            views=views,
+            commands=CommandService(events),
+            queries=CarQueries(events),
+            projector=CarListProjector(views, events, shards=shards, clock=services.commands.clock),
+            car_list=CarListQueries(views, events, shards=shards),
+        )
+
+
+class _Counted:
+    """A port whose public methods record their name before they run."""
+
+    def __init__(self, port: object, calls: PortCalls) -> None:
+        self._port = port
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._port, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls.record(name)
+            return attribute(*args, **kwargs)
+
+        return counted
