@@ -3,9 +3,8 @@
 * SQLite: the app's services over a fresh file in a temporary directory.
 * Cosmos protocol: the app's services over a fresh database on
   `@vercel/cosmosdb-server` (started once per run by `tests.support.cosmos`),
-  driven by the real `azure-cosmos` SDK through a `ConcurrentTransport` (the
-  tests' `CountingTransport`, minus its lock), which records every HTTP request
-  the SDK sends.
+  driven by the real `azure-cosmos` SDK through the tests' `CountingTransport`,
+  which records every HTTP request the SDK sends.
 
 SQLite has no transport to count at. There, a *round trip* is one call of a
 store port (`EventStore` / `ViewStore`): each is one SQLite transaction or one
@@ -17,16 +16,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from typing import Any, cast
 
 from azure.cosmos import CosmosClient
-from urllib3.exceptions import InsecureRequestWarning
 
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.ports import EventStore
@@ -43,58 +39,13 @@ from cartracker.settings import (
     SETTING_STORE,
     Settings,
 )
-from tests.support.cosmos import (
-    _H_CROSS_PARTITION,
-    _INSECURE_LOOPBACK,
-    CosmosServer,
-    CountingTransport,
-    _copy_partition_key_into_operations,
-    classify,
-    create_containers,
-    make_client,
-)
-
-if TYPE_CHECKING:
-    from azure.core.pipeline.transport._requests_basic import RequestsTransport
-else:
-    from azure.core.pipeline.transport import RequestsTransport
+from tests.support.cosmos import CosmosServer, CountingTransport, create_containers, make_client
 
 
 def sqlite_services(directory: Path, name: str) -> Services:
     """The app's services over a new SQLite file `name` in `directory`."""
     path = directory / f"{name}-{uuid.uuid4().hex[:8]}.sqlite3"
     return bootstrap(Settings.from_env({SETTING_STORE: "sqlite", SETTING_SQLITE_PATH: str(path)}))
-
-
-class ConcurrentTransport(CountingTransport):
-    """`CountingTransport`, with requests of several threads in flight at once.
-
-    The tests' transport serializes its sends: pytest re-installs warning filters for every
-    test, so it silences the test server's certificate warning around each request, and that
-    swaps process-global state. The bench runs outside pytest: it silences that warning once,
-    for the process, and sends the way the SDK does in production -- concurrently. The rest is
-    the tests' transport: the same counting and the same adaptations to the test server.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        warnings.filterwarnings("ignore", message=_INSECURE_LOOPBACK, category=InsecureRequestWarning)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
-        path = urlsplit(request.url).path
-        kind = classify(request.method, path, headers)
-        if kind == "batch":
-            _copy_partition_key_into_operations(request, headers)
-        elif kind == "read" and _H_CROSS_PARTITION not in headers:
-            request.headers[_H_CROSS_PARTITION] = "True"  # see CountingTransport.send
-        status: int | None = None
-        try:
-            response = RequestsTransport.send(self, request, **kwargs)
-            status = int(response.status_code)
-            return response
-        finally:
-            self.record(request.method, path, kind, status)
 
 
 @dataclass
@@ -113,9 +64,9 @@ def cosmos_database(server: CosmosServer) -> Iterator[CosmosDatabase]:
     per host, enough for the bench's 8 concurrent callers.
     """
     name = f"bench-{uuid.uuid4().hex[:10]}"
-    admin = make_client(server.endpoint, ConcurrentTransport())
+    admin = make_client(server.endpoint, CountingTransport())
     create_containers(admin, name)
-    transport = ConcurrentTransport()
+    transport = CountingTransport()
     client = make_client(server.endpoint, transport)
     transport.reset()
     settings = Settings.from_env(

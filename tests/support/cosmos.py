@@ -11,7 +11,7 @@ the production adapter:
   Python SDK sends it once, in the ``x-ms-documentdb-partitionkey`` header
   (:class:`CountingTransport` copies it across);
 * it serves a self-signed, long-expired certificate, so the client cannot verify
-  TLS (the resulting ``InsecureRequestWarning`` is silenced for this transport only);
+  TLS (the resulting ``InsecureRequestWarning`` is ignored for loopback hosts only);
 * it scopes a single-partition query by its WHERE clause alone, so queries must
   also filter on the partition-key field (a rule for the tests and the adapter's
   queries, nothing to patch here);
@@ -92,7 +92,6 @@ _H_CROSS_PARTITION = "x-ms-documentdb-query-enablecrosspartition"
 
 # Only this warning, and only for a loopback host: anything else stays an error.
 _INSECURE_LOOPBACK = r"Unverified HTTPS request is being made to host '(127\.0\.0\.1|localhost|::1)'"
-_WARNINGS_LOCK = threading.Lock()
 
 
 class CosmosServer:
@@ -301,6 +300,11 @@ class CountingTransport(RequestsTransport):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The server's certificate cannot be verified (self-signed, expired), and urllib3 warns on
+        # every request to it. Ignore exactly that warning, for loopback hosts, process-wide (the
+        # SDK also sends from background threads). pytest re-installs its filters for each test,
+        # so pyproject.toml carries the same filter for the test runs.
+        warnings.filterwarnings("ignore", message=_INSECURE_LOOPBACK, category=InsecureRequestWarning)
         self._lock = threading.Lock()
         self._records: list[RoundTrip] = []
 
@@ -357,16 +361,7 @@ class CountingTransport(RequestsTransport):
             request.headers[_H_CROSS_PARTITION] = "True"
         status: int | None = None
         try:
-            # The server's certificate cannot be verified (self-signed, expired). urllib3 warns on
-            # every such request; pytest runs with warnings as errors and re-installs its filters
-            # for each test, so a module-level filter would not survive. Silence exactly this
-            # warning, for loopback hosts, around our own requests only. catch_warnings() swaps
-            # process-global state and the SDK sends from a background thread too (endpoint
-            # health checks), so such sends are serialized: overlapping ones would restore each
-            # other's filters and let the warning through as an error.
-            with _WARNINGS_LOCK, warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_INSECURE_LOOPBACK, category=InsecureRequestWarning)
-                response = super().send(request, **kwargs)
+            response = super().send(request, **kwargs)
             status = int(response.status_code)
             return response
         finally:
