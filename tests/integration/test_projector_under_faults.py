@@ -26,27 +26,22 @@ from cartracker.errors import StoreUnavailable
 from cartracker.localhost.changefeed import ChangeFeedFunction, ChangeFeedPump, RetryPolicy
 from cartracker.localhost.index import app_index
 from cartracker.ports import Document
-from cartracker.projection.car_list import row_document, row_from_car
 from cartracker.projection.documents import (
     PARKED_PARTITION,
     row_partition,
-    shard_partition,
-    subtotal_document,
     without_system_fields,
 )
 from cartracker.rebuild.local import run_rebuild
 from cartracker.rebuild.orchestrator import RebuildInput
-from cartracker.service.heads import fold_history
 from cartracker.settings import VIEWS_CONTAINER
 from tests.conftest import CosmosEnv
 from tests.support.cosmos import CosmosServer, make_client
 from tests.support.faults import Fault, FaultyTransport
 from tests.support.functions import installed
+from tests.support.projection import Views, stored_views, views_from_scratch
 
 SHARDS = 4
 CARS = 8
-
-Views = dict[str, dict[str, Document]]  # partition key -> document id -> document
 
 
 @dataclass
@@ -147,35 +142,12 @@ def busy_fleet(projection: Projection) -> list[str]:
 
 
 def from_scratch(services: Services, car_ids: list[str]) -> Views:
-    """The car list as a fold of every car's events, with no projector involved."""
-    views: Views = {}
-    for car_id in car_ids:
-        car = fold_history(services.events, car_id)
-        assert car is not None
-        partition_key = row_partition(car_id, SHARDS)
-        views.setdefault(partition_key, {})[car_id] = row_document(row_from_car(car), partition_key)
-    for partition_key, rows in views.items():
-        cents = sum(row["totalChargesCents"] for row in rows.values())
-        rows["subtotal"] = subtotal_document(partition_key, cents, len(rows))
-    return views
-
-
-def stored(services: Services) -> Views:
-    views: Views = {}
-    for shard in range(SHARDS):
-        partition_key = shard_partition(shard)
-        state = services.views.read_whole_shard(partition_key)
-        docs = {car_id: without_system_fields(row.doc) for car_id, row in state.rows.items()}
-        if state.subtotal is not None:
-            docs["subtotal"] = without_system_fields(state.subtotal.doc)
-        if docs:
-            views[partition_key] = docs
-    return views
+    return views_from_scratch(services, car_ids)
 
 
 def assert_exact(projection: Projection, car_ids: list[str]) -> None:
     """Every row and every shard subtotal equal the from-scratch fold, to the cent; nothing more."""
-    assert stored(projection.services) == from_scratch(projection.services, car_ids)
+    assert stored_views(projection.services) == from_scratch(projection.services, car_ids)
 
 
 # --- transient faults --------------------------------------------------------------------------------
@@ -252,7 +224,7 @@ def test_a_shard_that_keeps_failing_is_parked_on_the_last_retry_while_the_other_
     }
     assert all(p["reason"].startswith("write kept failing after retries: ") for p in parked)
     healthy = [car_id for car_id in cars if car_id not in victims]
-    views = stored(projection.services)
+    views = stored_views(projection.services)
     assert victim not in views
     assert views == from_scratch(projection.services, healthy)
 
@@ -303,7 +275,7 @@ def test_when_even_parking_fails_the_batch_is_skipped_as_the_host_does_and_the_n
     projection.transport.clear()
     assert projection.pump.caught_up()  # the host moved on: these changes are gone from the feed
     assert projection.parked() == []
-    assert victim not in stored(projection.services)
+    assert victim not in stored_views(projection.services)
     # A skipped change is not lost: the next change of the car comes with its head, the fold of them all.
     for car_id in projection.shard_cars(victim):
         projection.write(car_id, ChangeOil(mileage=900_000, charge="1.01"))

@@ -25,7 +25,6 @@ from cartracker.bootstrap import Services, bootstrap
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, ReplaceTires
 from cartracker.errors import BusinessRuleViolated, ConcurrencyConflict, StoreUnavailable
 from cartracker.ports import Document
-from cartracker.projection.car_list import row_document, row_from_car
 from cartracker.projection.documents import (
     parked_document,
     row_partition,
@@ -37,12 +36,9 @@ from cartracker.projection.ports import RowWrite, ShardState
 from cartracker.rebuild import activities
 from cartracker.rebuild.local import run_rebuild
 from cartracker.rebuild.orchestrator import REBUILD_ROWS, RebuildFailed, RebuildInput
-from cartracker.service.heads import fold_history
 from cartracker.settings import EVENTS_CONTAINER
 from tests.conftest import CosmosEnv, sqlite_settings
-
-Views = dict[str, dict[str, Document]]  # partition key -> document id -> document
-
+from tests.support.projection import Views, stored_views, views_from_scratch
 
 # --- the truth, and what the store holds ------------------------------------------------------------
 
@@ -58,31 +54,7 @@ def all_car_ids(services: Services) -> list[str]:
 
 
 def from_scratch(services: Services) -> Views:
-    """The car list as a fold of every car's events, with no projector involved."""
-    shards = services.settings.list_shards
-    views: Views = {}
-    for car_id in all_car_ids(services):
-        car = fold_history(services.events, car_id)
-        assert car is not None
-        partition_key = row_partition(car_id, shards)
-        views.setdefault(partition_key, {})[car_id] = row_document(row_from_car(car), partition_key)
-    for partition_key, rows in views.items():
-        cents = sum(row["totalChargesCents"] for row in rows.values())
-        rows["subtotal"] = subtotal_document(partition_key, cents, len(rows))
-    return views
-
-
-def stored(services: Services) -> Views:
-    views: Views = {}
-    for shard in range(services.settings.list_shards):
-        partition_key = shard_partition(shard)
-        state = services.views.read_whole_shard(partition_key)
-        docs = {car_id: without_system_fields(row.doc) for car_id, row in state.rows.items()}
-        if state.subtotal is not None:
-            docs["subtotal"] = without_system_fields(state.subtotal.doc)
-        if docs and docs != {"subtotal": subtotal_document(partition_key, 0, 0)}:  # an empty shard is empty
-            views[partition_key] = docs
-    return views
+    return views_from_scratch(services, all_car_ids(services))
 
 
 def parked(services: Services) -> list[Document]:
@@ -184,7 +156,7 @@ def park_event(services: Services, car_id: str, version: int) -> None:
 def test_a_rebuild_makes_a_damaged_list_exact_again(services: Services) -> None:
     cars = add_cars(services, 12)
     project_everything(services)
-    assert stored(services) == from_scratch(services)
+    assert stored_views(services) == from_scratch(services)
     lagging = cars[6]
     services.commands.execute(lagging, ChangeOwner(new_owner="Bob"))  # never projected: the row falls behind
     corrupted = corrupt_subtotal(services, cars[0])
@@ -201,11 +173,11 @@ def test_a_rebuild_makes_a_damaged_list_exact_again(services: Services) -> None:
     add_row(services, cars[4], as_car=cars[4], partition_key=elsewhere)  # a row outside its car's shard
     park_event(services, cars[5], version=2)
     services.views.park(parked_document({"id": "junk", "docType": "mystery"}, "no car", datetime.now(UTC)))
-    assert stored(services) != from_scratch(services)
+    assert stored_views(services) != from_scratch(services)
 
     summary = rebuild(services)
 
-    assert stored(services) == from_scratch(services)
+    assert stored_views(services) == from_scratch(services)
     assert [p["documentId"] for p in parked(services)] == ["junk"]  # a document of no car: not repairable
     assert summary == {
         "view": "car-list",
@@ -228,9 +200,9 @@ def test_a_second_rebuild_finds_nothing_to_repair(services: Services) -> None:
     add_cars(services, 7)
     project_everything(services)
     first = rebuild(services)
-    before = stored(services)
+    before = stored_views(services)
     second = rebuild(services)
-    assert stored(services) == before == from_scratch(services)
+    assert stored_views(services) == before == from_scratch(services)
     assert (first["rowsRepaired"], second["rowsRepaired"]) == (0, 0)
     assert (second["rowsRemoved"], second["subtotalsCorrected"], second["parkedCleared"]) == (0, 0, 0)
 
@@ -238,7 +210,7 @@ def test_a_second_rebuild_finds_nothing_to_repair(services: Services) -> None:
 def test_a_rebuild_builds_the_list_from_nothing(services: Services) -> None:
     add_cars(services, 5)
     summary = rebuild(services, page_size=2)
-    assert stored(services) == from_scratch(services)
+    assert stored_views(services) == from_scratch(services)
     assert (summary["pages"], summary["rowsRepaired"], summary["subtotalsCorrected"]) == (3, 5, 0)
 
 
@@ -272,8 +244,8 @@ def test_the_list_is_never_emptier_or_inconsistent_at_any_step_of_a_rebuild(
         monkeypatch.setitem(activities.ACTIVITIES, name, _then(activity, lambda n=name: check(n)))
     rebuild(services)
     assert len(steps) > services.settings.list_shards  # every activity was checked
-    assert stored(services) == from_scratch(services)
-    assert newcomer[0] in stored(services)[row_partition(newcomer[0], services.settings.list_shards)]
+    assert stored_views(services) == from_scratch(services)
+    assert newcomer[0] in stored_views(services)[row_partition(newcomer[0], services.settings.list_shards)]
 
 
 def _then(activity: activities.Activity, after: Callable[[], None]) -> activities.Activity:
@@ -341,7 +313,7 @@ def test_projector_writes_between_a_rebuilds_read_and_write_are_never_lost(servi
 
     rebuild(replace(services, views=interfering))
 
-    assert stored(services) == from_scratch(services)
+    assert stored_views(services) == from_scratch(services)
     assert max(interfering.reads.values()) > 1, "some write of the rebuild lost its race and read again"
 
 
@@ -397,7 +369,7 @@ def test_a_transient_activity_failure_is_retried_locally(
 
     monkeypatch.setitem(activities.ACTIVITIES, REBUILD_ROWS, flaky)
     rebuild(sqlite)
-    assert stored(sqlite) == from_scratch(sqlite)
+    assert stored_views(sqlite) == from_scratch(sqlite)
 
 
 def test_an_activity_that_keeps_failing_fails_the_local_rebuild_with_its_cause(
@@ -429,7 +401,7 @@ def test_the_command_line_rebuilds_the_store_and_prints_the_summary(
         4,
         4,
     )
-    assert stored(sqlite) == from_scratch(sqlite)
+    assert stored_views(sqlite) == from_scratch(sqlite)
 
 
 def test_the_command_line_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
@@ -505,7 +477,7 @@ def test_a_rebuild_beside_writers_and_the_projector_ends_with_the_from_scratch_f
     assert not errors, errors
     pump(sqlite, position)  # the projector catches up with the last writes
 
-    assert stored(sqlite) == from_scratch(sqlite)
+    assert stored_views(sqlite) == from_scratch(sqlite)
     assert parked(sqlite) == []
     assert rebuilds[0]["rowsRepaired"] >= 2  # the deleted and the damaged rows, at least
     assert len(all_car_ids(sqlite)) == 16

@@ -19,9 +19,15 @@ from cartracker.domain.commands import AddCar, CarCommand
 from cartracker.errors import DomainError
 from cartracker.ports import Document
 from cartracker.projection.car_list import CarListRow, row_document, row_from_car
-from cartracker.projection.documents import row_partition, without_system_fields
+from cartracker.projection.documents import (
+    row_partition,
+    shard_partition,
+    subtotal_document,
+    without_system_fields,
+)
 from cartracker.projection.ports import RowWrite, ViewStore
 from cartracker.projection.projector import CarListProjector
+from cartracker.service.heads import fold_history
 from cartracker.settings import (
     EVENTS_CONTAINER,
     SETTING_LIST_SHARDS,
@@ -176,3 +182,35 @@ class InterleavingViews:
         if hook is not None:
             hook()
         self.inner.write_shard(partition_key, rows, subtotal, subtotal_etag=subtotal_etag)
+
+
+Views = dict[str, dict[str, Document]]  # partition key -> document id -> document
+
+
+def views_from_scratch(services: Services, car_ids: Sequence[str]) -> Views:
+    """The car list of these cars as a fold of their events, with no projector involved."""
+    shards = services.settings.list_shards
+    views: Views = {}
+    for car_id in car_ids:
+        car = fold_history(services.events, car_id)
+        assert car is not None
+        partition_key = row_partition(car_id, shards)
+        views.setdefault(partition_key, {})[car_id] = row_document(row_from_car(car), partition_key)
+    for partition_key, rows in views.items():
+        cents = sum(row["totalChargesCents"] for row in rows.values())
+        rows["subtotal"] = subtotal_document(partition_key, cents, len(rows))
+    return views
+
+
+def stored_views(services: Services) -> Views:
+    """What the views hold, shard by shard, without system fields (a shard at zero counts as empty)."""
+    views: Views = {}
+    for shard in range(services.settings.list_shards):
+        partition_key = shard_partition(shard)
+        state = services.views.read_whole_shard(partition_key)
+        docs = {car_id: without_system_fields(row.doc) for car_id, row in state.rows.items()}
+        if state.subtotal is not None:
+            docs["subtotal"] = without_system_fields(state.subtotal.doc)
+        if docs and docs != {"subtotal": subtotal_document(partition_key, 0, 0)}:
+            views[partition_key] = docs
+    return views
