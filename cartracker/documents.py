@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from cartracker.domain.car import Car
-from cartracker.domain.events import Event, event_data, event_from_data, event_type
+from cartracker.domain.events import Event, event_from_data, event_type, split_occurred_at
 
 EVENT_DOC = "event"
 HEAD_DOC = "head"
@@ -31,10 +30,6 @@ def event_id(car_id: str, version: int) -> str:
 
 def head_id(car_id: str) -> str:
     return f"{car_id}:head"
-
-
-def utc_text(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -79,16 +74,16 @@ class Head:
 
 
 def event_document(stored: StoredEvent) -> dict[str, Any]:
-    event = stored.event
+    occurred_at, data = split_occurred_at(stored.event)
     doc: dict[str, Any] = {
         "id": event_id(stored.car_id, stored.version),
         "aggregateId": stored.car_id,
         "docType": EVENT_DOC,
         "version": stored.version,
-        "type": event_type(event),
+        "type": event_type(stored.event),
         "schemaVersion": 1,
-        "occurredAt": utc_text(event.occurred_at),
-        "data": event_data(event),
+        "occurredAt": occurred_at,
+        "data": data,
     }
     if stored.command_id is not None:
         doc["commandId"] = stored.command_id

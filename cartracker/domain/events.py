@@ -68,7 +68,13 @@ def event_type(event: Event) -> str:
 
 def event_data(event: Event) -> dict[str, Any]:
     """The event's `data` as stored: camelCase, without the envelope's occurredAt."""
-    return event.model_dump(mode="json", by_alias=True, exclude={"occurred_at"})
+    return split_occurred_at(event)[1]
+
+
+def split_occurred_at(event: Event) -> tuple[str, dict[str, Any]]:
+    """The event's occurredAt as ISO 8601 text (UTC as `Z`), and its `data`: one serialization for both."""
+    data = event.model_dump(mode="json", by_alias=True)
+    return data.pop("occurredAt"), data
 
 
 def event_from_data(

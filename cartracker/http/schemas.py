@@ -1,4 +1,8 @@
-"""The response bodies, as pydantic models: the one source for both the JSON we send and the OpenAPI spec.
+"""The response bodies, as pydantic models: the one source for the OpenAPI spec and the JSON we send.
+
+One body skips its model at run time: the car in a command's answer (and in a read of one car) is
+built straight from the domain's `Car` by `responses.car_view`, the hottest path of the API; tests
+hold it to `CarView` and `CommandResponse`.
 
 Money is a two-decimal string (`"49.99"`) on the wire, never a float.
 """
