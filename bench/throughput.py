@@ -33,7 +33,7 @@ from tests.support.functions import BASE, body_of, installed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CARS_PER_THREAD = 10
-ROUNDS = 3
+ROUNDS = 5
 HTTP_CLIENTS = 8
 Function = Callable[[func.HttpRequest], func.HttpResponse]
 FUNCTIONS: dict[str, Function] = dict(

@@ -100,15 +100,20 @@ def problem_boundary(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def boundary(req: func.HttpRequest) -> func.HttpResponse:
-        instance = urlsplit(req.url).path or None
         try:
             return handler(req)
         except CarTrackerError as error:
-            return problem_for(error, instance=instance)
+            return problem_for(error, instance=_instance(req))
         except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered as a 500 problem
+            instance = _instance(req)
             _log.exception("unexpected error in %s %s", req.method, instance)
             return problem_response(
                 500, "an unexpected error occurred; it has been logged", slug="internal", instance=instance
             )
 
     return boundary
+
+
+def _instance(req: func.HttpRequest) -> str | None:
+    """The problem's `instance`: the path the client asked for."""
+    return urlsplit(req.url).path or None
