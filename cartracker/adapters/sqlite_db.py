@@ -3,7 +3,9 @@
 One table holds every document of every container, keyed by (container,
 partition key, id), with an etag per write and a `seq` taken from one
 ever-increasing counter: that column is the change feed (a document sits at the
-position of its last write, as in Cosmos's latest-version mode).
+position of its last write, as in Cosmos's latest-version mode). `kind` is a
+copy of the body's `docType`, so that partial indexes can pick documents by
+type without parsing the JSON of every document written.
 
 Concurrency: WAL journal, one connection per thread, and every write in a
 `BEGIN IMMEDIATE` transaction, so writers serialize (across threads and
@@ -36,6 +38,7 @@ CREATE TABLE IF NOT EXISTS documents (
     id TEXT NOT NULL,
     body TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    kind TEXT,
     PRIMARY KEY (container, pk, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS documents_by_seq ON documents (container, seq);
@@ -71,6 +74,15 @@ class SqliteDatabase:
         # seconds. Other processes still meet at SQLite's lock (busy_timeout).
         self._writer = threading.RLock()
         self.connection().executescript(_SCHEMA)
+        self._add_kind_column()
+
+    def _add_kind_column(self) -> None:
+        """Bring a file written by an earlier version up to date: it has no `kind` column yet."""
+        with self.write() as conn:  # under the write lock: another process may be doing the same
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+            if "kind" not in columns:
+                conn.execute("ALTER TABLE documents ADD COLUMN kind TEXT")
+                conn.execute("UPDATE documents SET kind = json_extract(body, '$.docType')")
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -147,8 +159,8 @@ class SqliteDatabase:
         seq = self.next_seq(conn) if seq is None else seq
         try:
             conn.execute(
-                "INSERT INTO documents (container, pk, id, body, seq) VALUES (?, ?, ?, ?, ?)",
-                (container, pk, doc["id"], _dump(doc), seq),
+                "INSERT INTO documents (container, pk, id, body, seq, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                (container, pk, doc["id"], _dump(doc), seq, doc.get("docType")),
             )
         except sqlite3.IntegrityError as exc:
             raise DocumentExists(doc["id"]) from exc
@@ -165,8 +177,8 @@ class SqliteDatabase:
         seq: int | None = None,
     ) -> str:
         seq = self.next_seq(conn) if seq is None else seq
-        sql = "UPDATE documents SET body = ?, seq = ? WHERE container = ? AND pk = ? AND id = ?"
-        args: tuple[Any, ...] = (_dump(doc), seq, container, pk, doc["id"])
+        sql = "UPDATE documents SET body = ?, seq = ?, kind = ? WHERE container = ? AND pk = ? AND id = ?"
+        args: tuple[Any, ...] = (_dump(doc), seq, doc.get("docType"), container, pk, doc["id"])
         if if_match is not None:
             sql += " AND seq = ?"
             args += (_seq_of(if_match),)
@@ -177,9 +189,10 @@ class SqliteDatabase:
     def upsert(self, conn: sqlite3.Connection, container: str, pk: str, doc: Document) -> str:
         seq = self.next_seq(conn)
         conn.execute(
-            "INSERT INTO documents (container, pk, id, body, seq) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (container, pk, id) DO UPDATE SET body = excluded.body, seq = excluded.seq",
-            (container, pk, doc["id"], _dump(doc), seq),
+            "INSERT INTO documents (container, pk, id, body, seq, kind) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (container, pk, id) DO UPDATE "
+            "SET body = excluded.body, seq = excluded.seq, kind = excluded.kind",
+            (container, pk, doc["id"], _dump(doc), seq, doc.get("docType")),
         )
         return etag_for(seq)
 

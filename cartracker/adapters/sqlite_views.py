@@ -19,49 +19,39 @@ from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID
 from cartracker.projection.ports import ListSummary, RowWrite, ShardState
 from cartracker.settings import VIEWS_CONTAINER
 
-# Two partial indexes serve the list: rows by listKey, and the subtotals. Their predicates name the
-# views container first: SQLite evaluates a partial index's predicate on every write to the table,
-# events included, and the container test settles it for those without parsing the JSON body.
-# A query can use a partial index only when its WHERE clause repeats the predicate's terms verbatim,
-# literals included, so the queries are built from the same pieces; and they name their index
-# (INDEXED BY): a query that cannot use it fails instead of quietly scanning every document.
-_ROW = "json_extract(body, '$.docType') = 'carListRow'"
-_SUBTOTAL = "json_extract(body, '$.docType') = 'carListSubtotal'"
-_LIST_KEY = "json_extract(body, '$.listKey')"
-# Earlier versions indexed the same rows with predicates that parsed every document's body.
-_RETIRED_INDEXES = "DROP INDEX IF EXISTS car_list_rows; DROP INDEX IF EXISTS car_list_subtotals;"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _identifier(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
+# Two partial indexes serve the list: rows by listKey, and the subtotals. SQLite evaluates a partial
+# index's predicate on every write to the table, events and heads included, so the predicates test
+# the `kind` column (the docType, copied out by the adapter), not the JSON body. They compare it
+# with literals only: a predicate term that a query compares with a bound parameter, such as
+# `container = 'views'` against `container = ?`, makes SQLite prepare that query again on every run.
+# A query can use a partial index only when its WHERE clause repeats the predicate's terms, and
+# these name their index (INDEXED BY): one that cannot use it fails instead of quietly scanning
+# every document (the planner would otherwise prefer the primary key for the subtotals).
+_INDEXES = """
+DROP INDEX IF EXISTS car_list_rows;
+DROP INDEX IF EXISTS car_list_subtotals;
+CREATE INDEX IF NOT EXISTS car_list_rows_by_key ON documents (container, json_extract(body, '$.listKey'))
+    WHERE kind = 'carListRow';
+CREATE INDEX IF NOT EXISTS car_list_subtotals_by_kind ON documents (container)
+    WHERE kind = 'carListSubtotal';
+"""  # the first two are the indexes of earlier versions, whose predicates parsed every body
+_ROWS = (
+    "SELECT body FROM documents INDEXED BY car_list_rows_by_key WHERE container = ? AND kind = 'carListRow' "
+)
+_NEWEST_FIRST = "ORDER BY json_extract(body, '$.listKey') DESC LIMIT ?"
+_ROWS_FIRST_PAGE = _ROWS + _NEWEST_FIRST
+_ROWS_BEFORE = _ROWS + "AND json_extract(body, '$.listKey') < ? " + _NEWEST_FIRST
+_SUBTOTALS = (
+    "SELECT body FROM documents INDEXED BY car_list_subtotals_by_kind "
+    "WHERE container = ? AND kind = 'carListSubtotal'"
+)
 
 
 class SqliteViewStore:
     def __init__(self, db: SqliteDatabase, container: str = VIEWS_CONTAINER) -> None:
         self.db = db
         self.container = container
-        # The container's name comes from settings; it is quoted as SQL text and identifier.
-        in_views = f"container = {_literal(container)}"
-        rows_index = _identifier(f"car_list_rows:{container}")
-        subtotals_index = _identifier(f"car_list_subtotals:{container}")
-        self.db.connection().executescript(
-            f"""{_RETIRED_INDEXES}
-            CREATE INDEX IF NOT EXISTS {rows_index} ON documents (container, {_LIST_KEY})
-                WHERE {in_views} AND {_ROW};
-            CREATE INDEX IF NOT EXISTS {subtotals_index} ON documents (container)
-                WHERE {in_views} AND {_SUBTOTAL};"""
-        )
-        rows = f"SELECT body FROM documents INDEXED BY {rows_index} WHERE {in_views} AND {_ROW} "  # noqa: S608
-        newest_first = f"ORDER BY {_LIST_KEY} DESC LIMIT ?"
-        self._rows_first_page = rows + newest_first
-        self._rows_before = f"{rows}AND {_LIST_KEY} < ? {newest_first}"
-        self._subtotals = (
-            f"SELECT body FROM documents INDEXED BY {subtotals_index} WHERE {in_views} AND {_SUBTOTAL}"  # noqa: S608
-        )
+        self.db.connection().executescript(_INDEXES)
 
     def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> ShardState:
         rows = (
@@ -97,14 +87,14 @@ class SqliteViewStore:
     def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
         conn = self.db.connection()
         if before is None:
-            rows = conn.execute(self._rows_first_page, (limit,)).fetchall()
+            rows = conn.execute(_ROWS_FIRST_PAGE, (self.container, limit)).fetchall()
         else:
-            rows = conn.execute(self._rows_before, (before, limit)).fetchall()
+            rows = conn.execute(_ROWS_BEFORE, (self.container, before, limit)).fetchall()
         return [json.loads(body) for (body,) in rows]
 
     def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
         with self.db.read() as conn:  # one snapshot: subtotals and rows agree with each other
-            subtotals = [json.loads(body) for (body,) in conn.execute(self._subtotals)]
+            subtotals = [json.loads(body) for (body,) in conn.execute(_SUBTOTALS, (self.container,))]
             found: dict[str, Document] = {}
             for partition_key, car_id in rows:
                 stored = self.db.get(conn, self.container, partition_key, car_id)
@@ -134,8 +124,7 @@ class SqliteViewStore:
         with self.db.read() as conn:  # one snapshot: the rows and the subtotal agree
             subtotal = self.db.get(conn, self.container, partition_key, SUBTOTAL_ID)
             rows = conn.execute(
-                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
-                "AND json_extract(body, '$.docType') = 'carListRow'",
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND kind = 'carListRow'",
                 (self.container, partition_key),
             ).fetchall()
         found = {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
