@@ -27,6 +27,7 @@ from cartracker.settings import VIEWS_CONTAINER
 # A query can use a partial index only when its WHERE clause repeats the predicate's terms, and
 # these name their index (INDEXED BY): one that cannot use it fails instead of quietly scanning
 # every document (the planner would otherwise prefer the primary key for the subtotals).
+# The two DROPs remove the indexes of earlier versions, whose predicates parsed every body.
 _INDEXES = """
 DROP INDEX IF EXISTS car_list_rows;
 DROP INDEX IF EXISTS car_list_subtotals;
@@ -34,7 +35,7 @@ CREATE INDEX IF NOT EXISTS car_list_rows_by_key ON documents (container, json_ex
     WHERE kind = 'carListRow';
 CREATE INDEX IF NOT EXISTS car_list_subtotals_by_kind ON documents (container)
     WHERE kind = 'carListSubtotal';
-"""  # the first two are the indexes of earlier versions, whose predicates parsed every body
+"""
 _ROWS = (
     "SELECT body FROM documents INDEXED BY car_list_rows_by_key WHERE container = ? AND kind = 'carListRow' "
 )

@@ -33,10 +33,10 @@ def json_response(
     """A JSON answer from a pydantic body, or from a plain mapping already in the body's wire shape."""
     if isinstance(body, BaseModel):
         # Problems leave out what does not apply (no currentVersion unless 412); views keep their nulls.
-        text = body.model_dump_json(by_alias=True, exclude_none=mimetype == PROBLEM_JSON)
-        return func.HttpResponse(text, status_code=status, headers=dict(headers or {}), mimetype=mimetype)
-    # pydantic_core writes what a model would write (datetimes as ISO 8601 with Z), straight from a dict.
-    data = pydantic_core.to_json(body)
+        data: str | bytes = body.model_dump_json(by_alias=True, exclude_none=mimetype == PROBLEM_JSON)
+    else:
+        # pydantic_core writes what a model would write (datetimes as ISO 8601 with Z), from a dict.
+        data = pydantic_core.to_json(body)
     return func.HttpResponse(data, status_code=status, headers=dict(headers or {}), mimetype=mimetype)
 
 
