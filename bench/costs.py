@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from bench.context import Context
 from bench.report import Figure, Section
 from bench.stores import cosmos_database
-from cartracker.documents import IDEMPOTENCY_MEMORY
+from cartracker.documents import idempotency_id
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
 from cartracker.ports import Document
 from cartracker.projection.documents import row_partition
@@ -68,8 +68,10 @@ def estimates(sizes: dict[str, float]) -> list[Estimate]:
     event, head, row, subtotal = sizes["event"], sizes["head"], sizes["row"], sizes["subtotal"]
     page_rows = (DEFAULT_PAGE_SIZE + 1) * row  # the page and one more row, to know if there is a next
 
-    def command(replace_factor: float, head_kb: float = head) -> float:
-        return write(event) + replace_factor * write(head_kb)  # one batch: create the event, replace the head
+    record = sizes["record"]
+
+    def command(replace_factor: float) -> float:
+        return write(event) + replace_factor * write(head)  # one batch: create the event, replace the head
 
     def list_page(high: bool) -> float:
         return query(page_rows, high=high) + query(SHARDS * subtotal, high=high)
@@ -87,10 +89,17 @@ def estimates(sizes: dict[str, float]) -> list[Estimate]:
         ),
         Estimate(
             "commandWarmKeyed",
-            f"the same, head remembering {IDEMPOTENCY_MEMORY} Idempotency-Keys",
+            "the same with an Idempotency-Key (the batch also creates its record)",
             "1",
-            command(1, sizes["headFull"]),
-            command(2, sizes["headFull"]),
+            command(1) + write(record),
+            command(2) + write(record),
+        ),
+        Estimate(
+            "keyedReplay",
+            "a keyed retry (refused batch, then a point read of the record)",
+            "2 warm, 3 cold",
+            read(record),
+            read(record) + command(1),
         ),
         Estimate(
             "commandCold",
@@ -132,8 +141,8 @@ def run(ctx: Context) -> Section:
     section = Section("Document sizes (Cosmos test server, system properties included)")
     for key, label in (
         ("event", "event document (largest type)"),
-        ("head", "head document, no Idempotency-Keys"),
-        ("headFull", f"head document, {IDEMPOTENCY_MEMORY} Idempotency-Keys remembered"),
+        ("head", "head document (it carries no Idempotency-Keys)"),
+        ("record", "idempotency record (one per keyed command, kept 24 h)"),
         ("row", "car-list row"),
         ("subtotal", "shard subtotal"),
     ):
@@ -181,24 +190,22 @@ def measure_sizes(ctx: Context) -> dict[str, float]:
             ChangeOwner(new_owner="Bertil Bergström"),
         ):
             services.commands.execute(car_id, command)
-        busy = services.commands.add_car(AddCar(make="Volvo", model="V70", owner="Cecilia")).car_id
-        for mileage in range(IDEMPOTENCY_MEMORY):
-            services.commands.execute(
-                busy,
-                ChangeOil.model_validate({"mileage": mileage, "charge": "10.00"}),
-                idempotency_key=str(uuid.uuid4()),
-            )
+        key = str(uuid.uuid4())
+        services.commands.execute(
+            car_id, ChangeOil.model_validate({"mileage": 13_000, "charge": "10.00"}), idempotency_key=key
+        )
         events = services.events.read_events(car_id)
-        head, busy_head = services.events.read_head(car_id), services.events.read_head(busy)
+        head = services.events.read_head(car_id)
+        record = services.events.read_record(car_id, idempotency_id(car_id, key))
         assert head is not None
-        assert busy_head is not None
+        assert record is not None
         services.projector.apply(events)
         shard = services.views.read_shard(row_partition(car_id, services.settings.list_shards), [car_id])
         assert shard.subtotal is not None
         return {
             "event": max(kb(doc) for doc in events),
             "head": kb(head.doc),
-            "headFull": kb(busy_head.doc),
+            "record": kb(record),
             "row": kb(shard.rows[car_id].doc),
             "subtotal": kb(shard.subtotal.doc),
         }

@@ -18,14 +18,28 @@ class MemoryEventStore:
     def read_head(self, car_id: str) -> VersionedDocument | None:
         return self.docs.get((car_id, head_id(car_id)))
 
+    def read_record(self, car_id: str, record_id: str) -> Document | None:
+        found = self.docs.get((car_id, record_id))
+        return None if found is None else found.doc
+
     def append(
-        self, car_id: str, events: Sequence[Document], head: Document, *, head_etag: str | None
+        self,
+        car_id: str,
+        events: Sequence[Document],
+        head: Document,
+        *,
+        head_etag: str | None,
+        record: Document | None = None,
     ) -> str:
         current = self.docs.get((car_id, head["id"]))
         if (current.etag if current else None) != head_etag or any(
             (car_id, e["id"]) in self.docs for e in events
         ):
             raise ConcurrencyConflict(car_id)
+        if record is not None:
+            if (car_id, record["id"]) in self.docs:
+                raise ConcurrencyConflict(car_id, record_exists=True)
+            self.docs[(car_id, record["id"])] = VersionedDocument(record, str(next(self._etags)))
         for event in events:
             self.docs[(car_id, event["id"])] = VersionedDocument(event, str(next(self._etags)))
         etag = str(next(self._etags))

@@ -50,7 +50,7 @@ def bootstrap(
         from cartracker.adapters.sqlite_views import SqliteViewStore  # noqa: PLC0415
 
         db = SqliteDatabase(settings.sqlite_path)
-        events: EventStore = SqliteEventStore(db)
+        events: EventStore = SqliteEventStore(db, clock=lambda: clock().timestamp())
         views: ViewStore = SqliteViewStore(db)
         backend: Any = db
     else:

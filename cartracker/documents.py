@@ -1,17 +1,20 @@
 """The JSON documents of the `events` container, identical in every store.
 
 A car's partition holds one document per event, id `"{carId}:{version:010d}"`
-(so a second writer of the same version collides), and one *head* document,
-id `"{carId}:head"`, holding the car's current state (the realtime view), its
-version and the last Idempotency-Keys clients sent for it (for idempotent retries).
+(so a second writer of the same version collides), one *head* document, id
+`"{carId}:head"`, holding the car's current state (the realtime view) and its
+version, and one *idempotency record* per Idempotency-Key a client sent for the
+car, id `"{carId}:idempotency:{hash of the key}"`, written in the same batch as
+the command's events and kept for the retention (Cosmos per-item `ttl`).
 The head is a cache of the fold of the events: it is rebuilt from them when it
 is missing or written with an older `schemaVersion`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from cartracker.domain.car import Car
@@ -19,9 +22,10 @@ from cartracker.domain.events import Event, event_from_data, event_type, split_o
 
 EVENT_DOC = "event"
 HEAD_DOC = "head"
+IDEMPOTENCY_DOC = "idempotency"
 HEAD_SCHEMA_VERSION = 1
-# How many recent command ids a head remembers: a retry older than this appends again.
-IDEMPOTENCY_MEMORY = 10
+# How long an Idempotency-Key is remembered: a retry within it returns the first outcome.
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
 
 
 def event_id(car_id: str, version: int) -> str:
@@ -41,36 +45,63 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
-class CommandRecord:
-    """A command the head remembers: its id, a fingerprint of its payload, and what it produced."""
-
-    command_id: str
-    fingerprint: str
-    version: int
-    event_count: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.command_id, "fp": self.fingerprint, "v": self.version, "n": self.event_count}
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> CommandRecord:
-        return cls(command_id=doc["id"], fingerprint=doc["fp"], version=doc["v"], event_count=doc["n"])
-
-
-@dataclass(frozen=True)
 class Head:
-    """A car's head as loaded: state, recent commands and the store's etag for if-match writes."""
+    """A car's head as loaded: its state and the store's etag for if-match writes."""
 
     car: Car
-    commands: tuple[CommandRecord, ...] = ()
     etag: str | None = None
 
     @property
     def version(self) -> int:
         return self.car.version
 
-    def find_command(self, command_id: str) -> CommandRecord | None:
-        return next((c for c in self.commands if c.command_id == command_id), None)
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """What a keyed command produced, kept so that a retry answers the same.
+
+    `fingerprint` identifies the payload (another payload with the key is refused); `car` is
+    the car right after the command, i.e. the body the first answer carried.
+    """
+
+    command_id: str
+    fingerprint: str
+    car: Car
+    recorded_at: datetime
+
+
+def idempotency_id(car_id: str, key: str) -> str:
+    # Hashed: a key is any printable ASCII, and Cosmos ids may not contain / \ ? #.
+    return f"{car_id}:idempotency:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def record_document(car_id: str, key: str, record: CommandRecord, retention: timedelta) -> dict[str, Any]:
+    seconds = int(retention.total_seconds())
+    return {
+        "id": idempotency_id(car_id, key),
+        "aggregateId": car_id,
+        "docType": IDEMPOTENCY_DOC,
+        "commandId": record.command_id,
+        "fingerprint": record.fingerprint,
+        "version": record.car.version,
+        "recordedAt": record.recorded_at.isoformat(),
+        # Cosmos deletes the item `ttl` seconds after its last write; SQLite sweeps by expiresAt.
+        "ttl": seconds,
+        "expiresAt": int(record.recorded_at.timestamp()) + seconds,
+        "car": record.car.model_dump(mode="json", by_alias=True),
+    }
+
+
+def record_from_document(doc: dict[str, Any], now: datetime) -> CommandRecord | None:
+    """The record, or None once it has expired (a store may not have deleted it yet)."""
+    if int(doc["expiresAt"]) <= now.timestamp():
+        return None
+    return CommandRecord(
+        command_id=doc["commandId"],
+        fingerprint=doc["fingerprint"],
+        car=Car.model_validate(doc["car"]),
+        recorded_at=datetime.fromisoformat(doc["recordedAt"]),
+    )
 
 
 def event_document(stored: StoredEvent) -> dict[str, Any]:
@@ -98,7 +129,7 @@ def stored_event_from_document(doc: dict[str, Any]) -> StoredEvent:
     )
 
 
-def head_document(car: Car, commands: Sequence[CommandRecord]) -> dict[str, Any]:
+def head_document(car: Car) -> dict[str, Any]:
     return {
         "id": head_id(car.car_id),
         "aggregateId": car.car_id,
@@ -106,7 +137,6 @@ def head_document(car: Car, commands: Sequence[CommandRecord]) -> dict[str, Any]
         "version": car.version,
         "schemaVersion": HEAD_SCHEMA_VERSION,
         "state": car.model_dump(mode="json", by_alias=True),
-        "commands": [c.to_json() for c in commands[-IDEMPOTENCY_MEMORY:]],
     }
 
 
@@ -114,8 +144,4 @@ def head_from_document(doc: dict[str, Any], etag: str | None) -> Head | None:
     """The head, or None when it was written with another schema and must be rebuilt from events."""
     if doc.get("schemaVersion") != HEAD_SCHEMA_VERSION:
         return None
-    return Head(
-        car=Car.model_validate(doc["state"]),
-        commands=tuple(CommandRecord.from_json(c) for c in doc.get("commands", ())),
-        etag=etag,
-    )
+    return Head(car=Car.model_validate(doc["state"]), etag=etag)

@@ -46,7 +46,15 @@ class InvalidRequest(CarTrackerError):
 
 
 class ConcurrencyConflict(CarTrackerError):
-    """A concurrent writer won every attempt; the client may retry."""
+    """A concurrent writer won every attempt; the client may retry.
+
+    `record_exists` says the batch failed only on a keyed command's idempotency record
+    (the events and head would have been written): the command was applied before.
+    """
+
+    def __init__(self, message: str, *, record_exists: bool = False) -> None:
+        super().__init__(message)
+        self.record_exists = record_exists
 
 
 class PreconditionFailed(CarTrackerError):

@@ -25,15 +25,26 @@ class EventStore(Protocol):
         ...
 
     def append(
-        self, car_id: str, events: Sequence[Document], head: Document, *, head_etag: str | None
+        self,
+        car_id: str,
+        events: Sequence[Document],
+        head: Document,
+        *,
+        head_etag: str | None,
+        record: Document | None = None,
     ) -> str:
         """Create the event documents and write the head, all or nothing, in one round trip.
 
         `head_etag=None` creates the head (a new car, or a head rebuilt from events);
-        otherwise the head is replaced only if it still has that etag. Returns the new
-        head etag. Raises `ConcurrencyConflict` when an event id exists already or the
+        otherwise the head is replaced only if it still has that etag. A keyed command's
+        idempotency `record` is created in the same batch. Returns the new head etag.
+        Raises `ConcurrencyConflict` when an event id or the record exists already or the
         head moved on, `StoreUnavailable` when the store stays unreachable.
         """
+        ...
+
+    def read_record(self, car_id: str, record_id: str) -> Document | None:
+        """Point read of an idempotency record (one round trip), or None. Expiry is the caller's to judge."""
         ...
 
     def read_events(self, car_id: str, *, after_version: int = 0, limit: int = 100) -> list[Document]:

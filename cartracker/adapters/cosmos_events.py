@@ -32,24 +32,45 @@ class CosmosEventStore:
             return None
         return VersionedDocument(doc=doc, etag=doc["_etag"])
 
+    def read_record(self, car_id: str, record_id: str) -> Document | None:
+        try:
+            with store_errors():
+                doc: Document = self.container.read_item(record_id, partition_key=car_id)
+        except CosmosResourceNotFoundError:
+            return None
+        return doc
+
     def append(
-        self, car_id: str, events: Sequence[Document], head: Document, *, head_etag: str | None
+        self,
+        car_id: str,
+        events: Sequence[Document],
+        head: Document,
+        *,
+        head_etag: str | None,
+        record: Document | None = None,
     ) -> str:
         operations: list[Any] = [("create", (event,)) for event in events]
         if head_etag is None:
             operations.append(("create", (head,)))
         else:
             operations.append(("replace", (head["id"], head), {"if_match_etag": head_etag}))
+        # Last, so that a failure here means the events and the head would have gone in.
+        if record is not None:
+            operations.append(("create", (record,)))
         try:
             with store_errors():
                 results = self.container.execute_item_batch(operations, partition_key=car_id)
         except CosmosBatchOperationError as exc:
-            # 409: an event id (car:version) exists, another writer got there first.
-            # 412: the head's etag moved on. Either way the whole batch was rolled back.
+            # 409: an event id (car:version) or the idempotency record exists: another writer, or
+            # this command, got there first. 412: the head's etag moved on. Either way the whole
+            # batch was rolled back.
             if exc.status_code in (409, 412):
-                raise ConcurrencyConflict(f"car {car_id} was changed by another writer") from exc
+                on_record = record is not None and exc.error_index == len(operations) - 1
+                raise ConcurrencyConflict(
+                    f"car {car_id} was changed by another writer", record_exists=on_record
+                ) from exc
             raise
-        return str(results[-1]["eTag"])
+        return str(results[len(events)]["eTag"])
 
     def read_events(self, car_id: str, *, after_version: int = 0, limit: int = 100) -> list[Document]:
         # The partition-key field is in the WHERE clause as well as in partition_key: the query then

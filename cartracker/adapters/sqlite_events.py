@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
 from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase
 from cartracker.documents import EVENT_DOC, head_id
@@ -11,29 +13,90 @@ from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document, VersionedDocument
 from cartracker.settings import EVENTS_CONTAINER
 
+# Expired idempotency records are swept at most this often (Cosmos deletes them by `ttl`).
+SWEEP_INTERVAL_SECONDS = 3600.0
+
+# The sweep's index: only idempotency records enter it, so events and heads pay nothing for it.
+_RECORD_INDEX = (
+    "CREATE INDEX IF NOT EXISTS documents_expiring "
+    "ON documents (container, json_extract(body, '$.expiresAt')) WHERE kind = 'idempotency'"
+)
+_DELETE_EXPIRED = (
+    "DELETE FROM documents WHERE container = ? AND kind = 'idempotency' "
+    "AND json_extract(body, '$.expiresAt') <= ?"
+)
+
 
 class SqliteEventStore:
-    def __init__(self, db: SqliteDatabase, container: str = EVENTS_CONTAINER) -> None:
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        container: str = EVENTS_CONTAINER,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.container = container
+        self.clock = clock  # seconds since the epoch, the command service's clock
+        self._next_sweep: float | None = None
+        self._sweep_lock = threading.Lock()
+        with db.write() as conn:
+            conn.execute(_RECORD_INDEX)
 
     def read_head(self, car_id: str) -> VersionedDocument | None:
         return self.db.get(self.db.connection(), self.container, car_id, head_id(car_id))
 
+    def read_record(self, car_id: str, record_id: str) -> Document | None:
+        found = self.db.get(self.db.connection(), self.container, car_id, record_id)
+        return None if found is None else found.doc
+
     def append(
-        self, car_id: str, events: Sequence[Document], head: Document, *, head_etag: str | None
+        self,
+        car_id: str,
+        events: Sequence[Document],
+        head: Document,
+        *,
+        head_etag: str | None,
+        record: Document | None = None,
     ) -> str:
         try:
             with self.db.write() as conn:
-                seq = self.db.next_seq(conn, len(events) + 1)
+                seq = self.db.next_seq(conn, len(events) + 1 + (record is not None))
                 for event in events:
                     self.db.create(conn, self.container, car_id, event, seq=seq)
                     seq += 1
                 if head_etag is None:
-                    return self.db.create(conn, self.container, car_id, head, seq=seq)
-                return self.db.replace(conn, self.container, car_id, head, if_match=head_etag, seq=seq)
+                    etag = self.db.create(conn, self.container, car_id, head, seq=seq)
+                else:
+                    etag = self.db.replace(conn, self.container, car_id, head, if_match=head_etag, seq=seq)
+                if record is not None:
+                    # An expired record the sweep has not reached yet must not block its key's reuse.
+                    conn.execute(
+                        _DELETE_EXPIRED + " AND pk = ? AND id = ?",
+                        (self.container, self.clock(), car_id, record["id"]),
+                    )
+                    self.db.create(conn, self.container, car_id, record, seq=seq + 1)
         except (DocumentExists, EtagMismatch) as exc:
-            raise ConcurrencyConflict(f"car {car_id} was changed by another writer") from exc
+            on_record = record is not None and isinstance(exc, DocumentExists) and exc.args[0] == record["id"]
+            raise ConcurrencyConflict(
+                f"car {car_id} was changed by another writer", record_exists=on_record
+            ) from exc
+        if record is not None:
+            self._sweep_now_and_then()
+        return etag
+
+    def purge_expired_records(self) -> int:
+        """Delete every idempotency record past its retention; the number deleted."""
+        with self.db.write() as conn:
+            return conn.execute(_DELETE_EXPIRED, (self.container, self.clock())).rowcount
+
+    def _sweep_now_and_then(self) -> None:
+        now = self.clock()
+        with self._sweep_lock:
+            if self._next_sweep is not None and now < self._next_sweep:
+                return
+            self._next_sweep = now + SWEEP_INTERVAL_SECONDS
+        self.purge_expired_records()
 
     def read_events(self, car_id: str, *, after_version: int = 0, limit: int = 100) -> list[Document]:
         rows = (

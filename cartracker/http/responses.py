@@ -83,6 +83,8 @@ def command_response(
     headers = {"ETag": etag(result.version)}
     if location is not None:
         headers["Location"] = location
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"  # as Stripe marks an answer repeated from a record
     return json_response(body, status=status, headers=headers)
 
 

@@ -1,7 +1,8 @@
 """Sorting a change-feed batch of the `events` container into what each car needs.
 
 The feed delivers event documents and head documents (both live in the car's
-partition and are written in one batch). Per car we keep the readable events by
+partition and are written in one batch), and idempotency records, which no
+projection reads. Per car we keep the readable events by
 version (duplicates collapse) and the newest readable head. Anything unreadable
 -- an unknown event type, a schema this code cannot upcast, a head written with
 another schema, a document of no known kind -- becomes *poison*, with the reason,
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from cartracker.documents import (
     EVENT_DOC,
     HEAD_DOC,
+    IDEMPOTENCY_DOC,
     StoredEvent,
     head_from_document,
     stored_event_from_document,
@@ -44,6 +46,8 @@ class SortedChanges:
 def sort_changes(documents: Iterable[Document]) -> SortedChanges:
     result = SortedChanges()
     for doc in documents:
+        if doc.get("docType") == IDEMPOTENCY_DOC:
+            continue  # a command's idempotency record: the events beside it carry what happened
         car_id = doc.get("aggregateId")
         if not isinstance(car_id, str) or not car_id:
             result.poison.append((doc, "document has no aggregateId"))

@@ -3,10 +3,15 @@
 A warm command is one round trip: the head comes from the in-process cache and
 the append is one transactional batch guarded by the head's etag. When the batch
 loses a race (409/412), the head is reloaded and the command decided again, a
-bounded number of times. The head remembers the client's recent
-Idempotency-Keys, so a retried request returns its first outcome. Every event
-also carries the id of the command that wrote it, so when the store's answer to
-a batch is lost, the service can tell whether that batch landed before trying again.
+bounded number of times.
+
+A keyed command (Idempotency-Key) writes an idempotency record in the same
+batch, so it stays one round trip. A retry of it is recognised whenever the
+store refuses it (its record already exists, or the car's state or If-Match
+refuses it now): the record is read and its first outcome returned, however
+many commands landed meanwhile, for `IDEMPOTENCY_RETENTION`. Every event also
+carries the id of the command that wrote it, so when the store's answer to a
+batch is lost, the service can tell whether that batch landed before trying again.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cartracker.documents import (
-    IDEMPOTENCY_MEMORY,
+    IDEMPOTENCY_RETENTION,
     CommandRecord,
     Head,
     StoredEvent,
     event_document,
     head_document,
+    idempotency_id,
+    record_document,
+    record_from_document,
 )
 from cartracker.domain.car import Car, decide, fold
 from cartracker.domain.commands import AddCar, CarCommand, Command
@@ -40,6 +48,9 @@ from cartracker.errors import (
 from cartracker.ports import EventStore
 from cartracker.service.heads import HeadCache, fold_history, load_head
 from cartracker.tokens import consistency_token
+
+# If-Match: one version, any of several, or none at all (an empty set: weak tags never match).
+ExpectedVersion = int | Collection[int] | None
 
 # Car ids made from an Idempotency-Key, so that a retried "add car" lands on the same car.
 _ADD_CAR_NAMESPACE = uuid.UUID("8f9b7a52-51f4-4a4e-9a57-1f0c2b6d8e11")
@@ -75,11 +86,13 @@ class CommandService:
         clock: Callable[[], datetime] = utc_now,
         max_attempts: int = 6,
         cache: HeadCache | None = None,
+        retention: timedelta = IDEMPOTENCY_RETENTION,
     ) -> None:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
         self.cache = HeadCache() if cache is None else cache
+        self.retention = retention
 
     def add_car(self, command: AddCar, *, idempotency_key: str | None = None) -> CommandResult:
         if idempotency_key is None:
@@ -93,18 +106,20 @@ class CommandService:
         car_id: str,
         command: CarCommand,
         *,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency_key: str | None = None,
     ) -> CommandResult:
+        """Run a command on a car. `expected_version` (If-Match) is a version or a set of them."""
         return self._handle(
             car_id, command, expected_version=expected_version, idempotency_key=idempotency_key
         )
 
     def _handle(
-        self, car_id: str, command: Command, *, expected_version: int | None, idempotency_key: str | None
+        self, car_id: str, command: Command, *, expected_version: ExpectedVersion, idempotency_key: str | None
     ) -> CommandResult:
-        command_id = idempotency_key or secrets.token_hex(8)  # 64 random bits, a third of uuid4's cost
-        fingerprint = _fingerprint(command) if idempotency_key else ""
+        key = idempotency_key
+        command_id = key or secrets.token_hex(8)  # 64 random bits, a third of uuid4's cost
+        fingerprint = _fingerprint(command) if key else ""
         # A new car has no head to load: the first attempt goes straight to the batch.
         use_cache, load = True, not isinstance(command, AddCar)
         unsure: int | None = None  # a version our batch may have written before its answer was lost
@@ -113,23 +128,18 @@ class CommandService:
                 _backoff(attempt)
             head, cached = self._head(car_id, use_cache) if load else (None, False)
             load = use_cache = True
-            if head is not None:
-                if unsure is not None and (landed := self._landed(car_id, head, unsure, command_id)):
-                    return CommandResult(car=landed)
-                record = head.find_command(command_id) if idempotency_key else None
-                if record is not None:
-                    return self._replay(car_id, head, record, fingerprint)
-                if expected_version is not None and head.version != expected_version:
-                    if cached:
-                        use_cache = False  # the cache may be behind; confirm before refusing
-                        continue
-                    raise PreconditionFailed(
-                        f"car {car_id} is at version {head.version}, not {expected_version}",
-                        current_version=head.version,
-                    )
+            landed = self._landed(car_id, head, unsure, command_id) if head and unsure else None
+            if landed is not None:
+                return CommandResult(car=landed)
+            now = self.clock()
             try:
-                events = decide(head.car if head else None, command, self.clock(), car_id=car_id)
-            except DomainError:
+                if head is not None and not _matches(expected_version, head.version):
+                    raise _stale(car_id, head.version, expected_version)
+                events = decide(head.car if head else None, command, now, car_id=car_id)
+            except (DomainError, PreconditionFailed):
+                # A retry of a command that was applied is refused by the state it produced.
+                if key and (replay := self._replay(car_id, key, fingerprint)):
+                    return replay
                 if cached:
                     use_cache = False  # judged on a possibly stale head: judge again on a fresh one
                     continue
@@ -137,20 +147,29 @@ class CommandService:
             start = head.version if head else 0
             car = fold(head.car if head else None, events, car_id=car_id)
             assert car is not None
-            commands = head.commands if head else ()
-            if idempotency_key:
-                record = CommandRecord(command_id, fingerprint, car.version, len(events))
-                commands = (*commands, record)[-IDEMPOTENCY_MEMORY:]
             event_docs = [
                 event_document(StoredEvent(car_id, start + i + 1, event, command_id))
                 for i, event in enumerate(events)
             ]
+            record = None
+            if key:
+                record = record_document(
+                    car_id, key, CommandRecord(command_id, fingerprint, car, now), self.retention
+                )
             try:
                 etag = self.store.append(
-                    car_id, event_docs, head_document(car, commands), head_etag=head.etag if head else None
+                    car_id,
+                    event_docs,
+                    head_document(car),
+                    head_etag=head.etag if head else None,
+                    record=record,
                 )
-            except ConcurrencyConflict:
-                self.cache.forget(car_id)
+            except ConcurrencyConflict as exc:
+                if not exc.record_exists:  # only the record refused: the head we hold is current
+                    self.cache.forget(car_id)
+                # Someone wrote first; if it was this command (its record exists), answer as it did.
+                if key and (replay := self._replay(car_id, key, fingerprint)):
+                    return replay
                 use_cache = False
                 continue
             except StoreUnavailable as exc:
@@ -160,7 +179,7 @@ class CommandService:
                 self.cache.forget(car_id)
                 use_cache, unsure = False, start + 1
                 continue
-            self.cache.put(Head(car=car, commands=commands, etag=etag))
+            self.cache.put(Head(car=car, etag=etag))
             return CommandResult(car=car)
         raise ConcurrencyConflict(
             f"car {car_id} kept changing under {self.max_attempts} attempts; retry the request"
@@ -187,16 +206,35 @@ class CommandService:
             self.cache.put(head)
         return head, False
 
-    def _replay(self, car_id: str, head: Head, record: CommandRecord, fingerprint: str) -> CommandResult:
+    def _replay(self, car_id: str, key: str, fingerprint: str) -> CommandResult | None:
+        """The first outcome of the command this key was sent with, if it was applied (one point read)."""
+        doc = self.store.read_record(car_id, idempotency_id(car_id, key))
+        record = None if doc is None else record_from_document(doc, self.clock())
+        if record is None:
+            return None
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used for a different request", field="Idempotency-Key"
             )
-        if record.version == head.version:
-            return CommandResult(car=head.car, replayed=True)
-        car = fold_history(self.store, car_id, up_to_version=record.version)
-        assert car is not None, "a remembered command points at events that exist"
-        return CommandResult(car=car, replayed=True)
+        return CommandResult(car=record.car, replayed=True)
+
+
+def _matches(expected: ExpectedVersion, version: int) -> bool:
+    if expected is None:
+        return True
+    if isinstance(expected, int):
+        return version == expected
+    return version in expected
+
+
+def _stale(car_id: str, version: int, expected: ExpectedVersion) -> PreconditionFailed:
+    if isinstance(expected, int):
+        wanted = str(expected)
+    else:
+        wanted = (
+            " or ".join(str(v) for v in sorted(expected or ())) or "a weak ETag (If-Match compares strongly)"
+        )
+    return PreconditionFailed(f"car {car_id} is at version {version}, not {wanted}", current_version=version)
 
 
 def _fingerprint(command: Command) -> str:

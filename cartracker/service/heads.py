@@ -26,7 +26,7 @@ def load_head(store: EventStore, car_id: str) -> Head | None:
     car = fold_history(store, car_id)
     if car is None:
         return None
-    return Head(car=car, commands=(), etag=None if stored is None else stored.etag)
+    return Head(car=car, etag=None if stored is None else stored.etag)
 
 
 def fold_history(store: EventStore, car_id: str, *, up_to_version: int | None = None) -> Car | None:

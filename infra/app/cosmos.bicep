@@ -68,7 +68,9 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-// One document per event plus one head document per car, all in the car's partition.
+// One document per event, one head document per car and one idempotency record per keyed
+// command, all in the car's partition. defaultTtl -1 turns per-item TTL on without a default:
+// events and heads never expire; a record carries its own `ttl` (the idempotency retention).
 resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database
   name: eventsContainerName
@@ -82,6 +84,7 @@ resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
         kind: 'Hash'
         version: 2
       }
+      defaultTtl: -1
     }
   }
 }

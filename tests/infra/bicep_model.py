@@ -92,13 +92,21 @@ class Template:
             return [self.resolve(item) for item in expr]
         if isinstance(expr, dict):
             if expr.keys() == {"operator"}:
-                return UNKNOWN
+                return self._negative(expr["operator"])
             if expr.keys() == {"function"}:
                 return self._call(expr["function"])
             return {key: self.resolve(value) for key, value in expr.items()}
         if isinstance(expr, str):
             return self._lookup(expr)
         return UNKNOWN
+
+    def _negative(self, operator: dict[str, Any]) -> Any:
+        """`-1` parses as a unary minus on 1; every other operator is beyond this model."""
+        operands = operator.get("operands")
+        if operator.get("type") != "minus" or not isinstance(operands, dict):
+            return UNKNOWN
+        operand = self.resolve(operands.get("integer_value"))
+        return -operand if isinstance(operand, int) else UNKNOWN
 
     def _lookup(self, text: str) -> Any:
         params = self.doc.get("parameters", {})

@@ -69,6 +69,21 @@ def test_containers_and_partition_keys_are_the_codes() -> None:
     }
 
 
+def test_the_events_container_lets_idempotency_records_expire_and_nothing_else() -> None:
+    # Per-item TTL needs defaultTtl set on the container; -1 means "no default": events and
+    # heads (which carry no ttl) live forever, each idempotency record dies after its own ttl.
+    cosmos = cosmos_module()
+    ttls = {
+        cosmos.resolve(c["name"]): cosmos.resolve(c["properties"]["resource"]).get("defaultTtl")
+        for c in cosmos.resources(CONTAINER).values()
+    }
+    assert ttls == {
+        settings.EVENTS_CONTAINER: -1,
+        settings.VIEWS_CONTAINER: None,
+        settings.LEASES_CONTAINER: None,
+    }
+
+
 def test_database_is_the_codes() -> None:
     cosmos = cosmos_module()
     database = cosmos.resource("Microsoft.DocumentDB/databaseAccounts/sqlDatabases")

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cartracker.bootstrap import Services
-from cartracker.documents import StoredEvent, event_document, head_document, stored_event_from_document
+from cartracker.documents import (
+    CommandRecord,
+    StoredEvent,
+    event_document,
+    head_document,
+    idempotency_id,
+    record_document,
+    stored_event_from_document,
+)
 from cartracker.domain.car import Car, evolve
 from cartracker.domain.events import CarAdded, Event, OilChanged
 from cartracker.errors import ConcurrencyConflict
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+DAY = timedelta(hours=24)
 
 
 def new_car_id() -> str:
@@ -28,7 +37,7 @@ def write(
     for event in events:
         car = evolve(car, event, car_id=car_id)
     assert car is not None
-    return car, services.events.append(car_id, docs, head_document(car, []), head_etag=etag)
+    return car, services.events.append(car_id, docs, head_document(car), head_etag=etag)
 
 
 class TestEventStoreContract:
@@ -115,3 +124,55 @@ class TestEventStoreContract:
                 break
         assert token is None
         assert sorted(seen) == sorted(cars)
+
+    def test_an_idempotency_record_is_written_with_the_batch_and_a_second_one_refused(
+        self, services: Services
+    ) -> None:
+        car_id = new_car_id()
+        car, etag = write(
+            services, car_id, None, [CarAdded(make="a", model="b", owner="c", occurred_at=NOW)], None
+        )
+        record = record_document(car_id, "key", CommandRecord("key", "fp", car, datetime.now(UTC)), DAY)
+        oil = [event_document(StoredEvent(car_id, 2, OilChanged(mileage=1, charge_cents=1, occurred_at=NOW)))]
+        head = head_document(car.model_copy(update={"version": 2}))
+        etag = services.events.append(car_id, oil, head, head_etag=etag, record=record)
+        stored = services.events.read_record(car_id, record["id"])
+        assert stored is not None
+        assert {k: v for k, v in stored.items() if not k.startswith("_")} == record
+        # The same record again, with events and head that would otherwise go in: refused whole,
+        # and the store says it was the record.
+        again = [
+            event_document(StoredEvent(car_id, 3, OilChanged(mileage=2, charge_cents=1, occurred_at=NOW)))
+        ]
+        with pytest.raises(ConcurrencyConflict) as refused:
+            services.events.append(
+                car_id,
+                again,
+                head_document(car.model_copy(update={"version": 3})),
+                head_etag=etag,
+                record=record,
+            )
+        assert refused.value.record_exists
+        assert [d["version"] for d in services.events.read_events(car_id)] == [1, 2]
+        assert services.events.read_record(car_id, idempotency_id(car_id, "another key")) is None
+
+    def test_a_batch_refused_by_its_head_is_not_blamed_on_its_record(self, services: Services) -> None:
+        car_id = new_car_id()
+        car, etag = write(
+            services, car_id, None, [CarAdded(make="a", model="b", owner="c", occurred_at=NOW)], None
+        )
+        write(services, car_id, car, [OilChanged(mileage=1, charge_cents=1, occurred_at=NOW)], etag)
+        record = record_document(car_id, "k2", CommandRecord("k2", "fp", car, datetime.now(UTC)), DAY)
+        late = [
+            event_document(StoredEvent(car_id, 3, OilChanged(mileage=2, charge_cents=1, occurred_at=NOW)))
+        ]
+        with pytest.raises(ConcurrencyConflict) as refused:
+            services.events.append(
+                car_id,
+                late,
+                head_document(car.model_copy(update={"version": 3})),
+                head_etag=etag,
+                record=record,
+            )
+        assert not refused.value.record_exists
+        assert services.events.read_record(car_id, record["id"]) is None

@@ -107,6 +107,17 @@ def test_a_poison_document_is_parked_with_its_reason_and_other_cars_are_projecte
     assert len(world.services.views.list_parked(limit=10)) == 1, "parking is idempotent"
 
 
+def test_idempotency_records_in_the_feed_are_skipped_not_parked(world: World) -> None:
+    car_id = world.add_car()
+    world.services.commands.execute(car_id, ChangeOil(mileage=5, charge="3.00"), idempotency_key="feed-key")
+    world.capture()
+    assert any(d["docType"] == "idempotency" for d in world.log), "the record is in the change feed"
+    report = world.projector().apply(world.log)
+    assert report.parked == []
+    assert world.services.views.list_parked(limit=10) == []
+    world.assert_exact()
+
+
 def test_a_head_of_an_unknown_schema_is_parked_and_its_events_still_project(world: World) -> None:
     car_id = world.add_car()
     world.run(car_id, ChangeOil(mileage=1, charge="3"))
