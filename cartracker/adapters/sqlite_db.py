@@ -12,24 +12,49 @@ Concurrency: WAL journal, one connection per thread, and every write in a
 processes) and readers never block them. The seq counter is bumped inside the
 write transaction, so positions become visible in order, with no gaps a reader
 could skip over.
+
+Faults (`sqlite_faults`): what SQLite reports about the store itself leaves this
+module as `StoreUnavailable` (503 + Retry-After), and a failed transaction is
+rolled back, so nothing is half-written. Only the first open may create the
+file; every later connection opens it `mode=rw`, and each write checks (one
+`stat`) that the path still names the file opened at start, so a deleted or
+replaced file is refused instead of served from, or recreated empty.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pydantic_core
 
+from cartracker.adapters.sqlite_faults import (
+    LOCKED,
+    FileGuard,
+    os_errors,
+    refuse_orphaned_log,
+    sqlite_errors,
+)
 from cartracker.errors import StoreUnavailable
 from cartracker.ports import Document, VersionedDocument
 
+_log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_SECONDS = 30.0
+# Health calls the disk full below this much free space: a command needs a few pages of log.
+MIN_FREE_BYTES = 1024 * 1024
+# Health's probe write waits this long for the lock, not a command's 30 s.
+CHECK_TIMEOUT_SECONDS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -46,6 +71,7 @@ CREATE INDEX IF NOT EXISTS documents_heads ON documents (container, pk) WHERE su
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters (name, value) VALUES ('seq', 0);
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);
 """
 
 
@@ -61,20 +87,55 @@ def etag_for(seq: int) -> str:
     return f'"{seq}"'
 
 
-class SqliteDatabase:
-    """Thread-safe access to the embedded store; one instance per process and file."""
+@dataclass(frozen=True)
+class StoreCheck:
+    """What `SqliteDatabase.check()` found, when it found nothing wrong."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+    free_bytes: int | None  # on the disk holding the file; None for an in-memory database
+
+
+class SqliteDatabase:
+    """Thread-safe access to the embedded store; one instance per process and file.
+
+    `factory` is the connection class, for tests that need a fault SQLite cannot be made to
+    produce on demand (an I/O error): a subclass takes effect on a thread's next connection.
+    """
+
+    def __init__(self, path: str | Path, *, factory: type[sqlite3.Connection] = sqlite3.Connection) -> None:
+        # Absolute, so that the file checks below mean the same file whatever the working directory.
+        self.path = str(path) if str(path) == ":memory:" else str(Path(path).absolute())
+        self.factory = factory
         self._local = threading.local()
         # Threads of one process queue here for the write lock instead of in SQLite's busy
         # handler, which polls with growing sleeps: under fifty concurrent writers some waited
         # seconds. Other processes still meet at SQLite's lock (busy_timeout).
         self._writer = threading.RLock()
-        self.connection().executescript(_SCHEMA)
+        self._guard: FileGuard | None = None  # the file opened at start; None in memory
+        self._uri: str | None = None
+        if self.path != ":memory:":
+            self._open_first()
+        self.execute_script(_SCHEMA)
         self._add_kind_column()
+
+    def _open_first(self) -> None:
+        """The one open that may create the file (and its directory); every later one may not."""
+        path = Path(self.path)
+        with os_errors(self.path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_orphaned_log(self.path)
+        self._uri = path.as_uri()
+        with sqlite_errors():
+            self._local.conn = self._configure(
+                sqlite3.connect(
+                    f"{self._uri}?mode=rwc",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_SECONDS,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=self.factory,
+                )
+            )
+        self._guard = FileGuard(self.path)
 
     def _add_kind_column(self) -> None:
         """Bring a file written by an earlier version up to date: it has no `kind` column yet."""
@@ -85,55 +146,167 @@ class SqliteDatabase:
                 conn.execute("UPDATE documents SET kind = json_extract(body, '$.docType')")
 
     def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (never creating the file)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
+            target = self.path
+            if self._uri is not None:
+                self._check_file()
+                target = f"{self._uri}?mode=rw"  # a vanished file is SQLITE_CANTOPEN, not a new database
+            with sqlite_errors():
+                conn = self._configure(
+                    sqlite3.connect(
+                        target,
+                        uri=self._uri is not None,
+                        timeout=BUSY_TIMEOUT_SECONDS,
+                        isolation_level=None,
+                        check_same_thread=False,
+                        factory=self.factory,
+                    )
+                )
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across application crashes; a power loss may drop the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            self._local.conn = conn
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write transaction; everything inside commits or nothing does."""
-        conn = self.connection()
-        if not self._writer.acquire(timeout=BUSY_TIMEOUT_SECONDS):
-            raise StoreUnavailable("the embedded store stayed locked by another writer; try again")
-        try:
+    def write(self, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction; everything inside commits or nothing does.
+
+        Refused (`StoreUnavailable`, nothing written) when the file was deleted or replaced, when
+        the lock stays taken for `timeout` seconds, and when SQLite cannot write: the transaction
+        is rolled back and the connection stays usable.
+        """
+        with sqlite_errors():
+            conn = self.connection()
+            if not self._writer.acquire(timeout=timeout):
+                raise StoreUnavailable(LOCKED)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                self._check_file(conn)
+                if timeout == BUSY_TIMEOUT_SECONDS:
+                    conn.execute("BEGIN IMMEDIATE")
+                else:
+                    self._begin_immediate(conn, timeout)
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._roll_back(conn)
                     raise
-                # Another writer (a rebuild, a second host) held the lock for the whole busy
-                # timeout: the store is busy, not broken, and nothing was written.
-                raise StoreUnavailable(
-                    "the embedded store stayed locked by another writer; try again"
-                ) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            self._writer.release()
+            finally:
+                self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads."""
-        conn = self.connection()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with sqlite_errors():
+            conn = self.connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                self._end_read(conn)
 
-    # --- document operations, for use inside write()/read() -------------------------------
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one read statement on this thread's connection, in a snapshot of its own;
+        SQLite's faults come out as `StoreUnavailable` (see `sqlite_errors`)."""
+        with sqlite_errors():
+            rows: list[tuple[Any, ...]] = self.connection().execute(sql, params).fetchall()
+        return rows
+
+    def execute_script(self, script: str) -> None:
+        """Run idempotent DDL (`CREATE ... IF NOT EXISTS`), as the store and its adapters set up."""
+        with sqlite_errors(), self._writer:
+            self._check_file()
+            self.connection().executescript(script)
+
+    @staticmethod
+    def _begin_immediate(conn: sqlite3.Connection, timeout: float) -> None:
+        """BEGIN IMMEDIATE, waiting `timeout` seconds for another process's lock instead of 30."""
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            return  # SQLite rolled it back itself, as it does after SQLITE_FULL at COMMIT
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            _log.warning("rollback failed; this thread opens a new connection", exc_info=True)
+            self._discard(conn)
+
+    def _end_read(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            _log.warning("ending a read failed; this thread opens a new connection", exc_info=True)
+            self._discard(conn)
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        """Drop a connection that cannot end its transaction; closing it rolls the transaction back."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        try:
+            conn.close()
+        except sqlite3.Error:
+            _log.warning("closing a broken connection failed", exc_info=True)
+
+    def _check_file(self, conn: sqlite3.Connection | None = None) -> None:
+        """Refuse to go on when the path no longer names the file opened at start (one `stat`)."""
+        if self._guard is not None:
+            self._guard.check(conn)
+
+    # --- health ------------------------------------------------------------------------------------
+
+    def check(self) -> StoreCheck:
+        """Prove the store can write, cheaply: the file is the one opened, a one-row write commits,
+        SQLite's page limit is not reached and the disk has room. Raises `StoreUnavailable`."""
+        if self._guard is not None:
+            for name in (self.path, f"{self.path}-wal"):
+                if os.path.exists(name) and not os.access(name, os.W_OK):
+                    raise StoreUnavailable(
+                        f"{name} is read-only; nothing can be written", retry_after_seconds=30
+                    )
+        with self.write(timeout=CHECK_TIMEOUT_SECONDS) as conn:
+            conn.execute(
+                "INSERT INTO health (id, checked_at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                (datetime.now(UTC).isoformat(),),
+            )
+            [(pages, limit, free_pages)] = conn.execute(
+                "SELECT * FROM pragma_page_count(), pragma_max_page_count(), pragma_freelist_count()"
+            ).fetchall()
+        if pages >= limit and not free_pages:
+            raise StoreUnavailable(
+                f"the embedded store is full: it reached SQLite's page limit ({limit} pages)",
+                retry_after_seconds=30,
+            )
+        if self._guard is None:
+            return StoreCheck(free_bytes=None)
+        with os_errors(self.path):
+            free = shutil.disk_usage(Path(self.path).parent).free
+        if free < MIN_FREE_BYTES:
+            raise StoreUnavailable(
+                f"the disk holding {self.path} is full ({free} bytes free)", retry_after_seconds=30
+            )
+        return StoreCheck(free_bytes=free)
+
+    # --- document operations, for use inside write()/read(), which map their errors ---------
 
     @staticmethod
     def next_seq(conn: sqlite3.Connection, count: int = 1) -> int:
@@ -145,10 +318,11 @@ class SqliteDatabase:
 
     @staticmethod
     def get(conn: sqlite3.Connection, container: str, pk: str, doc_id: str) -> VersionedDocument | None:
-        row = conn.execute(
-            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id = ?",
-            (container, pk, doc_id),
-        ).fetchone()
+        with sqlite_errors():
+            row = conn.execute(
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id = ?",
+                (container, pk, doc_id),
+            ).fetchone()
         if row is None:
             return None
         return VersionedDocument(doc=json.loads(row[0]), etag=etag_for(row[1]))
@@ -211,20 +385,16 @@ class SqliteDatabase:
     # --- change feed ---------------------------------------------------------------------------
 
     def read_changes(self, container: str, *, after: int, limit: int) -> tuple[list[Document], int]:
-        rows = (
-            self.connection()
-            .execute(
-                "SELECT body, seq FROM documents WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (container, after, limit),
-            )
-            .fetchall()
+        rows = self.query(
+            "SELECT body, seq FROM documents WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (container, after, limit),
         )
         docs = [_with_system_fields(json.loads(body), seq) for body, seq in rows]
         return docs, (rows[-1][1] if rows else after)
 
     def load_checkpoint(self, name: str) -> int:
-        row = self.connection().execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self.query("SELECT position FROM checkpoints WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
 
     def save_checkpoint(self, name: str, position: int) -> None:
         with self.write() as conn:
@@ -235,10 +405,12 @@ class SqliteDatabase:
             )
 
     def close(self) -> None:
+        """Close this thread's connection (the next use opens another)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
-            conn.close()
             self._local.conn = None
+            with sqlite_errors():
+                conn.close()
 
 
 # What Cosmos adds to a document and ignores when one is written back; the store does likewise.

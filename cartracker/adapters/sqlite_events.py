@@ -40,8 +40,7 @@ class SqliteEventStore:
         self.clock = clock  # seconds since the epoch, the command service's clock
         self._next_sweep: float | None = None
         self._sweep_lock = threading.Lock()
-        with db.write() as conn:
-            conn.execute(_RECORD_INDEX)
+        db.execute_script(_RECORD_INDEX)
 
     def read_head(self, car_id: str) -> VersionedDocument | None:
         return self.db.get(self.db.connection(), self.container, car_id, head_id(car_id))
@@ -99,28 +98,20 @@ class SqliteEventStore:
         self.purge_expired_records()
 
     def read_events(self, car_id: str, *, after_version: int = 0, limit: int = 100) -> list[Document]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT body FROM documents WHERE container = ? AND pk = ? AND id > ? AND id < ? "
-                "ORDER BY id LIMIT ?",
-                # Event ids sort by version ("{carId}:{version:010d}"); the head id sorts after them.
-                (self.container, car_id, f"{car_id}:{after_version:010d}", f"{car_id}:a", limit),
-            )
-            .fetchall()
+        rows = self.db.query(
+            "SELECT body FROM documents WHERE container = ? AND pk = ? AND id > ? AND id < ? "
+            "ORDER BY id LIMIT ?",
+            # Event ids sort by version ("{carId}:{version:010d}"); the head id sorts after them.
+            (self.container, car_id, f"{car_id}:{after_version:010d}", f"{car_id}:a", limit),
         )
         docs = [json.loads(body) for (body,) in rows]
         return [d for d in docs if d.get("docType") == EVENT_DOC]
 
     def read_heads(self, *, limit: int, continuation: str | None = None) -> tuple[list[Document], str | None]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT pk, body FROM documents WHERE container = ? AND substr(id, -5) = ':head' AND pk > ? "
-                "ORDER BY pk LIMIT ?",
-                (self.container, continuation or "", limit),
-            )
-            .fetchall()
+        rows = self.db.query(
+            "SELECT pk, body FROM documents WHERE container = ? AND substr(id, -5) = ':head' AND pk > ? "
+            "ORDER BY pk LIMIT ?",
+            (self.container, continuation or "", limit),
         )
         docs = [json.loads(body) for _, body in rows]
         return docs, (rows[-1][0] if len(rows) == limit else None)

@@ -4,6 +4,9 @@ The list is read by keyset pagination over a partial expression index on the
 rows' `listKey`, so a page costs the same over 100,000 cars as over 1,000: the
 index is walked from the continuation key for `limit` entries, never counted or
 skipped through. Subtotals have a small index of their own.
+
+Every statement goes through the database's `query()`, `read()` or `write()`, so a fault of
+the store (full, read-only, gone) is a `StoreUnavailable` here too.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase, etag_for
 from cartracker.errors import ConcurrencyConflict
@@ -52,17 +56,13 @@ class SqliteViewStore:
     def __init__(self, db: SqliteDatabase, container: str = VIEWS_CONTAINER) -> None:
         self.db = db
         self.container = container
-        self.db.connection().executescript(_INDEXES)
+        self.db.execute_script(_INDEXES)
 
     def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> ShardState:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
-                "AND (id IN (SELECT value FROM json_each(?)) OR id = ?)",
-                (self.container, partition_key, json.dumps(list(car_ids)), SUBTOTAL_ID),
-            )
-            .fetchall()
+        rows = self.db.query(
+            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
+            "AND (id IN (SELECT value FROM json_each(?)) OR id = ?)",
+            (self.container, partition_key, json.dumps(list(car_ids)), SUBTOTAL_ID),
         )
         found = {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
         subtotal = found.pop(SUBTOTAL_ID, None)
@@ -86,11 +86,10 @@ class SqliteViewStore:
             self.db.replace(conn, self.container, partition_key, doc, if_match=etag)
 
     def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
-        conn = self.db.connection()
         if before is None:
-            rows = conn.execute(_ROWS_FIRST_PAGE, (self.container, limit)).fetchall()
+            rows = self.db.query(_ROWS_FIRST_PAGE, (self.container, limit))
         else:
-            rows = conn.execute(_ROWS_BEFORE, (self.container, before, limit)).fetchall()
+            rows = self.db.query(_ROWS_BEFORE, (self.container, before, limit))
         return [json.loads(body) for (body,) in rows]
 
     def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
@@ -108,14 +107,10 @@ class SqliteViewStore:
             self.db.upsert(conn, self.container, PARKED_PARTITION, doc)
 
     def list_parked(self, *, limit: int) -> list[Document]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT body FROM documents WHERE container = ? AND pk = ? "
-                "ORDER BY json_extract(body, '$.parkedAt') DESC, id LIMIT ?",
-                (self.container, PARKED_PARTITION, limit),
-            )
-            .fetchall()
+        rows = self.db.query(
+            "SELECT body FROM documents WHERE container = ? AND pk = ? "
+            "ORDER BY json_extract(body, '$.parkedAt') DESC, id LIMIT ?",
+            (self.container, PARKED_PARTITION, limit),
         )
         return [json.loads(body) for (body,) in rows]
 
@@ -148,14 +143,9 @@ class SqliteViewStore:
             raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
 
     def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id > ? "
-                "ORDER BY id LIMIT ?",
-                (self.container, PARKED_PARTITION, after or "", limit),
-            )
-            .fetchall()
+        rows = self.db.query(
+            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id > ? ORDER BY id LIMIT ?",
+            (self.container, PARKED_PARTITION, after or "", limit),
         )
         return [VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)]
 
@@ -168,5 +158,5 @@ class SqliteViewStore:
         return True
 
 
-def _parsed(rows: list[tuple[str, int]]) -> list[tuple[Document, int]]:
+def _parsed(rows: list[tuple[Any, ...]]) -> list[tuple[Document, int]]:
     return [(json.loads(body), seq) for body, seq in rows]

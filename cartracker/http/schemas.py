@@ -96,6 +96,43 @@ class Problem(Body):
     )
 
 
+class StoreHealth(Body):
+    writable: bool | None = Field(
+        description="A probe write to the store committed (SQLite: one row of its own table). "
+        "Null on Cosmos DB, where health only reads the containers' properties."
+    )
+    free_bytes: int | None = Field(
+        ge=0, description="Free space on the disk holding the SQLite file; null on Cosmos DB."
+    )
+
+
+class ChangeFeedHealth(Body):
+    """A change-feed function as this process runs it (the local host's pump)."""
+
+    name: str = Field(description="The function's name.")
+    state: Literal["running", "retrying", "stopped", "stuck"] = Field(
+        description="`retrying`: its batches keep failing and are tried again; `stuck`: one batch has "
+        "been in flight too long; `stopped`: its thread is gone."
+    )
+    since: AwareDatetime = Field(description="When it entered this state (stuck: when the batch started).")
+    last_error: str | None = Field(description="The last error it met, even if it recovered since.")
+    consecutive_failures: int = Field(ge=0)
+    last_batch_started_at: AwareDatetime | None
+    last_batch_finished_at: AwareDatetime | None
+    alive: bool = Field(description="Whether its thread runs.")
+
+
 class Health(Body):
+    """The app runs, its store reads and writes, and every change feed it runs is moving.
+
+    Anything else is a 503 problem whose `errors` name the part at fault (`store`,
+    `changeFeeds.<function>`).
+    """
+
     status: Literal["ok"]
     store: Literal["sqlite", "cosmos"]
+    store_checks: StoreHealth
+    change_feeds: list[ChangeFeedHealth] = Field(
+        description="The change-feed functions this process feeds (the local host). Empty in Azure, "
+        "where the Functions host runs the triggers and reports on them itself."
+    )

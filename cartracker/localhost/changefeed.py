@@ -12,6 +12,13 @@ embedded store, one background thread per function:
   projector is, idempotent) and loses nothing;
 * when the retries are exhausted, log the error and move on, as the real host does.
 
+The pump itself never stops on an error: whatever fails around a batch (the store
+refusing the read or the checkpoint, a bug) is logged with its traceback, and the
+batch, still unacknowledged, is tried again after a bounded exponential backoff
+that waits on the stop event, so shutting down stays prompt. Its state (running,
+retrying since when and why, stuck, stopped) is published in `cartracker.feed_status`
+for the health check.
+
 `pause()`/`resume()` and `wait_until_caught_up()` are for tests and tools.
 """
 
@@ -30,7 +37,8 @@ from typing import Any
 
 import azure.functions as func
 
-from cartracker.errors import CarTrackerError
+from cartracker import feed_status
+from cartracker.feed_status import FeedStatus
 from cartracker.ports import ChangeFeedSource
 from cartracker.settings import EVENTS_CONTAINER, SETTING_EVENTS_CONTAINER
 
@@ -38,6 +46,10 @@ _log = logging.getLogger("cartracker.localhost.changefeed")
 
 DEFAULT_MAX_ITEMS = 100
 DEFAULT_POLL_SECONDS = 0.2
+# Health turns 503 once a pump has kept failing this long (a busy store's blip stays a 200)...
+ALARM_AFTER_SECONDS = 60.0
+# ...or once a batch has been in flight this long beyond its function's own retry schedule.
+STUCK_MARGIN_SECONDS = 120.0
 # Where the Functions host would take a %SETTING% from when the environment does not set it.
 _DEFAULTS = {SETTING_EVENTS_CONTAINER: EVENTS_CONTAINER}
 
@@ -55,8 +67,16 @@ class RetryPolicy:
     def delay_before(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
         if self.strategy == "exponential_backoff":
-            return float(min(self.maximum, self.minimum * 2 ** (retry - 1)))
+            return float(min(self.maximum, self.minimum * 2 ** min(retry - 1, 64)))
         return self.delay
+
+    def total_delay(self) -> float:
+        """Seconds a batch spends waiting between all its attempts."""
+        return sum(self.delay_before(retry) for retry in range(1, self.max_retries + 1))
+
+
+# Between failed rounds of the pump itself: 0.5 s, 1 s, 2 s ... at most 30 s.
+PUMP_BACKOFF = RetryPolicy(strategy="exponential_backoff", minimum=0.5, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -97,12 +117,28 @@ def change_feed_pumps(functions: Iterable[Any], feed: ChangeFeedSource) -> list[
 
 
 class ChangeFeedPump:
-    """One function's feed: a background thread (a `Worker` of the local host)."""
+    """One function's feed: a background thread (a `Worker` of the local host).
 
-    def __init__(self, function: ChangeFeedFunction, feed: ChangeFeedSource) -> None:
+    `backoff` spaces the rounds after a failure; `alarm_after` and `stuck_after` are the bounds
+    past which health calls the pump unhealthy (see `cartracker.feed_status`).
+    """
+
+    def __init__(
+        self,
+        function: ChangeFeedFunction,
+        feed: ChangeFeedSource,
+        *,
+        backoff: RetryPolicy = PUMP_BACKOFF,
+        alarm_after: float = ALARM_AFTER_SECONDS,
+        stuck_after: float | None = None,
+    ) -> None:
         self.function = function
         self.feed = feed
         self.name = f"change feed -> {function.name}"
+        self.backoff = backoff
+        if stuck_after is None:
+            stuck_after = function.retry.total_delay() + STUCK_MARGIN_SECONDS
+        self.status = FeedStatus(function.name, alarm_after=alarm_after, stuck_after=stuck_after)
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._batch = threading.Lock()  # held while a batch is in flight
@@ -113,6 +149,8 @@ class ChangeFeedPump:
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self.status.started(self._thread)
+        feed_status.register(self.status)
         self._thread.start()
 
     def stop(self) -> None:
@@ -120,6 +158,8 @@ class ChangeFeedPump:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.status.stopped()
+        feed_status.unregister(self.status)  # stopped on purpose: no longer part of this process
 
     # --- control --------------------------------------------------------------------------------
 
@@ -153,31 +193,56 @@ class ChangeFeedPump:
     def run_once(self) -> int:
         """Deliver one batch (if any) and checkpoint it; the number of changes delivered."""
         with self._batch:
-            after = self.position
-            changes, reached = self.feed.read_changes(
-                self.function.container, after=after, limit=self.function.max_items
-            )
-            if not changes:
-                return 0
-            self._invoke(changes)
-            self.feed.save_checkpoint(self.function.checkpoint, reached)
-            return len(changes)
+            self.status.poll_started()
+            try:
+                after = self.position
+                changes, reached = self.feed.read_changes(
+                    self.function.container, after=after, limit=self.function.max_items
+                )
+                if not changes:
+                    self.status.succeeded()  # the feed answered, and there is nothing to do
+                    return 0
+                self.status.batch_started()
+                delivered = self._invoke(changes)
+                self.feed.save_checkpoint(self.function.checkpoint, reached)
+                self.status.batch_finished()
+                if delivered:
+                    self.status.succeeded()
+                return len(changes)
+            finally:
+                self.status.poll_finished()
 
     def _run(self) -> None:
+        try:
+            self._pump()
+        except BaseException as exc:  # what `except Exception` lets through: the thread is ending
+            self.status.died(exc)
+            raise
+
+    def _pump(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 delivered = 0 if self._paused.is_set() else self.run_once()
             except _Stopped:
                 return
-            except CarTrackerError as exc:
-                # The store was busy reading the feed or saving the checkpoint. The batch stays
-                # unacknowledged and comes again; the thread must live on, or the list stops for good.
-                _log.warning("%s: %s; trying again", self.name, exc.message)
-                delivered = 0
+            except Exception as exc:  # noqa: BLE001 - the pump outlives anything: a store fault, a bug
+                # The batch stays unacknowledged and comes again; the thread must live on, or the
+                # projections stop for good. Logged with its traceback, whatever it was.
+                failures += 1
+                delay = self.backoff.delay_before(failures)
+                self.status.failed(exc)
+                _log.exception(
+                    "%s: the batch failed (%d in a row); trying it again in %gs", self.name, failures, delay
+                )
+                self._stop.wait(delay)
+                continue
+            failures = 0
             if not delivered:
                 self._stop.wait(self.function.poll_seconds)
 
-    def _invoke(self, changes: list[dict[str, Any]]) -> None:
+    def _invoke(self, changes: list[dict[str, Any]]) -> bool:
+        """Call the function as its retry policy says; False when every attempt failed."""
         policy = self.function.retry
         for attempt in range(policy.max_retries + 1):
             if attempt and self._stop.wait(policy.delay_before(attempt)):
@@ -188,8 +253,9 @@ class ChangeFeedPump:
                 kwargs["context"] = _Context(self.function.name, attempt, policy.max_retries)
             try:
                 self.function.call(**kwargs)
-                return
-            except Exception:  # noqa: BLE001 - any failure of the function is retried, as the host does
+                return True
+            except Exception as exc:  # noqa: BLE001 - any failure of the function is retried, as the host does
+                self.status.failed(exc)
                 last = attempt == policy.max_retries
                 _log.exception(
                     "%s failed on %d changes (attempt %d of %d)%s",
@@ -199,6 +265,7 @@ class ChangeFeedPump:
                     policy.max_retries + 1,
                     "; retries exhausted, moving on as the Functions host does" if last else "",
                 )
+        return False
 
 
 class _Stopped(Exception):

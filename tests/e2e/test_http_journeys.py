@@ -145,7 +145,9 @@ def test_the_host_answers_unknown_routes_and_wrong_methods_itself(live_api: Live
 
 
 def test_health_and_spec_are_served(live_api: LiveApi) -> None:
-    assert live_api.get("health").json() == {"status": "ok", "store": "sqlite"}
+    answer = live_api.get("health").json()
+    assert (answer["status"], answer["store"], answer["storeChecks"]["writable"]) == ("ok", "sqlite", True)
+    assert all(feed["state"] == "running" for feed in answer["changeFeeds"])
     spec = live_api.get("openapi.json")
     assert spec.headers["Content-Type"] == "application/json"
     assert "/cars/{carId}/oil-changes" in spec.json()["paths"]

@@ -134,7 +134,7 @@ def busy_fleet(projection: Projection) -> list[str]:
         cars.append(projection.add_car(len(cars)))
     for n, car_id in enumerate(cars):
         projection.write(car_id, ChangeOil(mileage=1_000 * n, charge=f"{n}9.99"))
-        projection.write(car_id, ReplaceTires(number_of_tires_replaced=n % 4 + 1, charge="120.50"))
+        projection.write(car_id, ReplaceTires(numberOfTiresReplaced=n % 4 + 1, charge="120.50"))
     return cars
 
 
@@ -300,7 +300,8 @@ class FlakyCheckpoints(ListFeed):
 def test_the_pump_outlives_a_checkpoint_that_could_not_be_saved(projection: Projection) -> None:
     feed = FlakyCheckpoints(failures=2)
     feed.docs = projection.feed.docs
-    pump = ChangeFeedPump(projection.pump.function, feed)
+    no_wait = RetryPolicy(strategy="exponential_backoff", minimum=0.001, maximum=0.001)
+    pump = ChangeFeedPump(projection.pump.function, feed, backoff=no_wait)
     cars = busy_fleet(projection)
 
     pump.start()

@@ -79,18 +79,41 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(value)
 
 
-def test_health_over_sqlite_is_ok(tmp_path: Path) -> None:
-    with installed(sqlite_services(tmp_path / "store.sqlite3")):
+def test_health_over_sqlite_is_ok_after_a_probe_write(tmp_path: Path) -> None:
+    with installed(sqlite_services(tmp_path / "store.sqlite3")) as services:
         response = call(health, "GET", "health")
+        [(checked_at,)] = services.backend.query("SELECT checked_at FROM health")
     assert response.status_code == 200
-    assert body_of(response) == {"status": "ok", "store": "sqlite"}
+    answer = body_of(response)
+    assert answer["storeChecks"]["freeBytes"] > 0
+    assert answer == {
+        "status": "ok",
+        "store": "sqlite",
+        "storeChecks": {"writable": True, "freeBytes": answer["storeChecks"]["freeBytes"]},
+        "changeFeeds": [],  # no pump runs in this process
+    }
+    assert checked_at
+
+
+def test_the_health_answer_is_what_openapi_json_documents() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    health_schema = schemas["Health"]
+    assert set(health_schema["required"]) == {"status", "store", "storeChecks", "changeFeeds"}
+    feed = schemas["ChangeFeedHealth"]["properties"]
+    assert feed["state"]["enum"] == ["running", "retrying", "stopped", "stuck"]
+    assert {"name", "since", "lastError", "consecutiveFailures", "alive"} <= set(feed)
 
 
 def test_health_over_cosmos_reads_the_containers(cosmos: CosmosEnv) -> None:
     with installed(bootstrap(cosmos.settings, cosmos_client=cosmos.client)):
         cosmos.transport.reset()
         response = call(health, "GET", "health")
-    assert body_of(response) == {"status": "ok", "store": "cosmos"}
+    assert body_of(response) == {
+        "status": "ok",
+        "store": "cosmos",
+        "storeChecks": {"writable": None, "freeBytes": None},  # reads only: health never writes to Cosmos
+        "changeFeeds": [],  # the Functions host runs the triggers there
+    }
     assert len(cosmos.transport.records) == 2  # the events and views containers' properties
 
 

@@ -164,3 +164,12 @@ def test_a_paused_pump_delivers_nothing_until_resumed(world: World) -> None:
     finally:
         pump.stop()
     world.assert_exact()
+
+
+def test_a_pump_is_unhealthy_after_a_minute_of_failures_or_a_batch_in_flight_past_its_retry_schedule(
+    world: World, projector_function: ChangeFeedFunction
+) -> None:
+    status = ChangeFeedPump(projector_function, world.db).status
+    assert status.alarm_after == 60.0
+    assert status.stuck_after == (2 + 4 + 8 + 16 + 32) + 120.0  # the projector's backoff, plus two minutes
+    assert status.report().state == "stopped"  # not started yet: no thread to deliver anything
