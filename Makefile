@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
+# The newest Python the code is tested on, and the default the infra deploys (tests/infra checks both).
+NEWEST_PYTHON := 3.13
+NEWEST_VENV := .venv-$(NEWEST_PYTHON)
+# python3.13 on PATH, else pyenv's newest 3.13.x; override with PYTHON313=/path/to/python3.13.
+PYTHON313 ?= $(shell bash scripts/find-python.sh $(NEWEST_PYTHON))
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test lint typecheck pytest setup setup-test chromium checkov bench screenshots clean
+.PHONY: run test ci lint typecheck pytest pytest-newest setup setup-test workflow-tools chromium checkov bench screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +28,28 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# actionlint and shellcheck for tests/infra/test_workflows.py, into the main venv.
+$(VENV)/.workflow-tools: $(VENV)/.installed requirements-workflows.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-workflows.txt
+	touch $@
+
+# Only the runtime and what tests/unit and tests/integration need, on the newest Python.
+$(NEWEST_VENV)/.installed: requirements.txt requirements-test.txt
+	@test -n "$(PYTHON313)" || { echo "Python $(NEWEST_PYTHON) not found: put python$(NEWEST_PYTHON) on PATH or pass PYTHON313=/path/to/it" >&2; exit 1; }
+	$(PYTHON313) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
 setup: $(VENV)/.installed
+
+workflow-tools: $(VENV)/.workflow-tools
 
 chromium:
 	@bash scripts/ensure-chromium.sh
 
 checkov: $(CHECKOV_VENV)/.installed
 
-setup-test: setup node_modules/.installed chromium checkov
+setup-test: setup node_modules/.installed chromium checkov workflow-tools
 
 run: setup
 	$(BIN)/python -m cartracker serve --host $(HOST) --port $(PORT) --db .data/cartracker.sqlite3
@@ -47,6 +66,14 @@ pytest: setup-test
 
 test: lint typecheck pytest
 
+# The unit and integration suites again on the newest Python, so a break there fails CI.
+pytest-newest: $(NEWEST_VENV)/.installed node_modules/.installed
+	@echo "== tests/unit and tests/integration on $$($(NEWEST_VENV)/bin/python --version) =="
+	$(NEWEST_VENV)/bin/python -m pytest tests/unit tests/integration -q -p no:cacheprovider
+
+# What .ci/run runs: the whole suite on the default python3, then the newest-Python run.
+ci: test pytest-newest
+
 # Measured figures: prints a table, writes bench/results.json (not part of `make test`).
 bench: setup-test
 	$(BIN)/python -m bench.run
@@ -56,4 +83,4 @@ screenshots: setup chromium
 	CARTRACKER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_ui_browser.py -q
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NEWEST_VENV) node_modules dist .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,16 +1,62 @@
 // CarTracker on Azure: one Flex Consumption Function App over serverless Cosmos DB, keyless.
-// `azd up` deploys this file at subscription scope; `az deployment sub create` works too.
+// `azd up` deploys this file at subscription scope. The infra workflow compiles it to
+// azuredeploy.json for the portal ("Deploy to Azure") and `az deployment sub create`, so every
+// parameter has a default the portal can show (docs/deploy.md).
 targetScope = 'subscription'
 
 @minLength(1)
 @maxLength(64)
-@description('Name of the azd environment. Names the resource group and seeds the unique resource names.')
-param environmentName string
+@description('Names the resource group (rg-<name>) and seeds the unique resource names. azd passes its environment name.')
+param environmentName string = 'cartracker'
 
+// The regions that offer Flex Consumption. Refresh the list with
+//   az functionapp list-flexconsumption-locations --query "sort_by(@, &name)[].name" -o tsv
+// and keep it sorted, without early-access (*euap) regions (tests/infra/test_flex_site.py checks).
 @minLength(1)
-@description('Region for every resource. It must offer Flex Consumption: az functionapp list-flexconsumption-locations.')
+@description('Region for every resource; it must offer Flex Consumption. Defaults to the region of the deployment.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
-param location string
+param location string = deployment().location
+
+@description('Python version of the Function App: the newest this code is tested on (NEWEST_PYTHON in the Makefile).')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.13'
 
 @description('Object id of the user running the deployment (azd fills it in). Empty grants that user nothing.')
 param principalId string = ''
@@ -127,6 +173,7 @@ module api 'app/function.bicep' = {
     leasesContainerName: leasesContainerName
     listShards: listShards
     maximumInstanceCount: maximumInstanceCount
+    pythonVersion: pythonVersion
   }
 }
 

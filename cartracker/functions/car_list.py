@@ -105,6 +105,9 @@ def list_parked(req: func.HttpRequest) -> func.HttpResponse:
     lease_container_name="%COSMOS_LEASES_CONTAINER%",
     lease_container_prefix=CAR_LIST_LEASE_PREFIX,
     create_lease_container_if_not_exists=False,
+    # Leases created after events were written must still see those events, and a projection added
+    # later must replay the whole history. Only read when this prefix has no leases yet.
+    start_from_beginning=True,  # type: ignore[arg-type]  # the library annotates it as datetime.time
     max_items_per_invocation=100,
 )
 def project_car_list(changes: func.DocumentList, context: func.Context) -> None:

@@ -1,4 +1,4 @@
-// The Function App on Flex Consumption (scales to zero, Linux, Python 3.11). It runs as the
+// The Function App on Flex Consumption (scales to zero, Linux, Python). It runs as the
 // user-assigned identity and every connection is identity-based: the app settings below hold
 // endpoints, names and the identity's client id, never a key or a connection string with one.
 
@@ -22,6 +22,9 @@ param eventsContainerName string
 param viewsContainerName string
 param leasesContainerName string
 param listShards int
+
+@description('Python version of the Flex runtime (main.bicep sets it).')
+param pythonVersion string
 
 @minValue(40)
 @maxValue(1000)
@@ -61,6 +64,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; always-ready instances cost money at idle
   // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the platform health check; GET /api/health serves probes
   // checkov:skip=CKV_AZURE_222: public network kept for the sample (no VNet); private endpoints are the documented next step
+  // checkov:skip=CKV_AZURE_78: Flex Consumption refuses siteConfig.ftpsState; FTP is off through the ftp publishing-credentials policy below
+  // checkov:skip=CKV_AZURE_18: Flex Consumption refuses siteConfig.http20Enabled (the portal hides the HTTP 2.0 setting for Flex apps)
+  // checkov:skip=CKV_AZURE_67: same check for function apps: http20Enabled is not a Flex Consumption site property
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
@@ -75,12 +81,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
+    // Flex Consumption refuses site configuration it does not support (ARM error 51021, "site
+    // configuration properties ... for Flex Consumption sites is invalid"): no ftpsState,
+    // http20Enabled or remoteDebuggingEnabled here (tests/infra/test_flex_site.py). FTP is off
+    // through the publishing-credentials policies below; remote debugging is off by default.
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      remoteDebuggingEnabled: false
       appSettings: [
         // Functions host storage, Durable Functions task hub included (identity-based).
         { name: 'AzureWebJobsStorage__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
@@ -121,7 +128,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }

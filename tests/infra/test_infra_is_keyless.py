@@ -97,15 +97,15 @@ def test_storage_refuses_shared_keys_and_anonymous_reads() -> None:
     assert properties["supportsHttpsTrafficOnly"] is True
 
 
-def test_function_app_is_flex_consumption_python_311_https_only_without_passwords() -> None:
+def test_function_app_is_flex_consumption_https_only_tls_1_2_without_passwords() -> None:
     api = main_template().module("api")
     plan = api.resource("Microsoft.Web/serverfarms")
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     site = api.resource("Microsoft.Web/sites")["properties"]
     assert site["httpsOnly"] is True
-    assert site["siteConfig"]["ftpsState"] == "Disabled"
     assert site["siteConfig"]["minTlsVersion"] == "1.2"
-    assert site["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
+    assert site["siteConfig"]["scmMinTlsVersion"] == "1.2"
+    # FTP is off by policy, not by siteConfig.ftpsState, which Flex refuses (test_flex_site.py).
     policies = api.resources("Microsoft.Web/sites/basicPublishingCredentialsPolicies").values()
     assert sorted(api.resolve(policy["name"]) for policy in policies) == ["ftp", "scm"]
     assert all(policy["properties"]["allow"] is False for policy in policies)
