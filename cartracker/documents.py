@@ -13,12 +13,19 @@ is missing or written with an older `schemaVersion`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cartracker.domain.car import Car
-from cartracker.domain.events import Event, event_from_data, event_type, split_occurred_at
+from cartracker.domain.events import (
+    CURRENT_SCHEMA_VERSION,
+    Event,
+    event_from_data,
+    event_type,
+    split_occurred_at,
+)
 
 EVENT_DOC = "event"
 HEAD_DOC = "head"
@@ -104,15 +111,19 @@ def record_from_document(doc: dict[str, Any], now: datetime) -> CommandRecord | 
     )
 
 
-def event_document(stored: StoredEvent) -> dict[str, Any]:
+def event_document(
+    stored: StoredEvent, *, current_versions: Mapping[str, int] = CURRENT_SCHEMA_VERSION
+) -> dict[str, Any]:
+    """The event as stored, labelled with its type's current schema version (what `data` follows)."""
     occurred_at, data = split_occurred_at(stored.event)
+    type_name = event_type(stored.event)
     doc: dict[str, Any] = {
         "id": event_id(stored.car_id, stored.version),
         "aggregateId": stored.car_id,
         "docType": EVENT_DOC,
         "version": stored.version,
-        "type": event_type(stored.event),
-        "schemaVersion": 1,
+        "type": type_name,
+        "schemaVersion": current_versions[type_name],
         "occurredAt": occurred_at,
         "data": data,
     }

@@ -20,6 +20,7 @@ from cartracker.errors import (
     CarNotFound,
     CarTrackerError,
     ConcurrencyConflict,
+    DomainError,
     IdempotencyKeyReused,
     InvalidRequest,
     PreconditionFailed,
@@ -35,6 +36,7 @@ _log = logging.getLogger(__name__)
 _KINDS: Sequence[tuple[type[CarTrackerError], int, str]] = (
     (CarNotFound, 404, "car-not-found"),
     (BusinessRuleViolated, 422, "business-rule-violated"),
+    (DomainError, 422, "business-rule-violated"),
     (IdempotencyKeyReused, 422, "idempotency-key-reused"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMediaType, 415, "unsupported-media-type"),
@@ -74,8 +76,14 @@ def problem_response(
 
 
 def problem_for(error: CarTrackerError, *, instance: str | None = None) -> func.HttpResponse:
-    """The problem+json answer for a deliberate error."""
-    status, slug = next((s, slug) for kind, s, slug in _KINDS if isinstance(error, kind))
+    """The problem+json answer for a deliberate error; one this table misses is a logged 500."""
+    kind = next(((s, slug) for kind, s, slug in _KINDS if isinstance(error, kind)), None)
+    if kind is None:
+        _log.error("no HTTP status for %s: %s", type(error).__name__, error.message)
+        return problem_response(
+            500, "an unexpected error occurred; it has been logged", slug="internal", instance=instance
+        )
+    status, slug = kind
     if isinstance(error, InvalidBody):
         errors = field_errors(error.validation)
     else:

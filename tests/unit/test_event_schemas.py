@@ -79,3 +79,20 @@ def test_a_newer_schema_or_an_unknown_type_is_refused() -> None:
 def test_data_that_does_not_match_its_schema_is_refused() -> None:
     with pytest.raises(UnknownEvent, match="does not match"):
         event_from_data("OilChanged", 1, {"mileage": "far"}, WHEN)
+
+
+def test_an_event_is_written_with_its_types_current_schema_version() -> None:
+    # Pretend OilChanged moved to schema 2 (and schema 1 upcasts to it): new events must say 2,
+    # or reading them back would run the 1 -> 2 upcaster on data that is already at 2.
+    current = {**CURRENT_SCHEMA_VERSION, "OilChanged": 2}
+    stored = StoredEvent("c1", 2, OilChanged(mileage=10, charge_cents=5, occurred_at=WHEN))
+    doc = event_document(stored, current_versions=current)
+    assert doc["schemaVersion"] == 2
+    # Read back at schema 2, the 1 -> 2 upcaster (which would zero the mileage) must not run.
+    wrecks_v1 = {("OilChanged", 1): lambda data: {**data, "mileage": 0}}
+    again = event_from_data(
+        doc["type"], doc["schemaVersion"], doc["data"], doc["occurredAt"],
+        upcasters=wrecks_v1, current_versions=current,
+    )  # fmt: skip
+    assert again == stored.event
+    assert event_document(stored)["schemaVersion"] == CURRENT_SCHEMA_VERSION["OilChanged"]
