@@ -3,6 +3,8 @@
 The translation copies what the Functions host and the Python worker do:
 repeated query keys arrive comma-joined, repeated headers comma-joined, and a
 response without a Content-Type header gets its mimetype (plus charset for text).
+HEAD is answered for every GET route by running the GET function; the server
+sends its headers (Content-Length included) and drops the body.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import azure.functions as func
 
@@ -33,8 +35,8 @@ class Reply:
 def dispatch(
     index: AppIndex, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, base_url: str
 ) -> Reply:
-    parts = urlsplit(target)
-    path = parts.path
+    # The target is origin-form (the server checked): `//x/y` is a path here, not an authority.
+    path, _, query = target.partition("?")
     if path in ("", "/"):
         return Reply(302, [("Location", f"/{index.route_prefix}/ui"), ("Content-Length", "0")])
     prefix = f"/{index.route_prefix}/" if index.route_prefix else "/"
@@ -44,8 +46,9 @@ def dispatch(
     matches = [(f, params) for f in index.http if (params := f.route.match(route_path)) is not None]
     if not matches:
         return _no_route(path)
-    chosen = next(((f, p) for f, p in matches if method in f.methods), None)
+    chosen = _choose(matches, method)
     if chosen is None:
+        # The declared methods; HEAD is served for GET routes without being advertised.
         allowed = ", ".join(sorted({m for f, _ in matches for m in f.methods}))
         reply = to_reply(
             problem_response(405, f"{method} is not allowed here; use {allowed}", slug="method-not-allowed"),
@@ -54,16 +57,25 @@ def dispatch(
         return reply
     function, route_params = chosen
     request = func.HttpRequest(
-        method,
+        method if method in function.methods else "GET",  # HEAD runs the GET function as a GET
         base_url + target,
         headers=_joined(headers),
-        params=_joined(parse_qsl(parts.query, keep_blank_values=True)),
+        params=_joined(parse_qsl(query, keep_blank_values=True)),
         route_params=route_params,
         body=body,
     )
     reply = to_reply(_call(function, request))
     reply.function = function.name
     return reply
+
+
+def _choose(
+    matches: list[tuple[HttpFunction, dict[str, str]]], method: str
+) -> tuple[HttpFunction, dict[str, str]] | None:
+    chosen = next(((f, p) for f, p in matches if method in f.methods), None)
+    if chosen is None and method == "HEAD":
+        chosen = next(((f, p) for f, p in matches if "GET" in f.methods), None)
+    return chosen
 
 
 def _no_route(path: str) -> Reply:
