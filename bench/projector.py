@@ -26,9 +26,9 @@ from cartracker.settings import EVENTS_CONTAINER
 BATCH = 100  # max_items_per_invocation of the change-feed function
 COMMANDS: list[Command] = [
     ChangeOil.model_validate({"mileage": 1_000, "charge": "49.99"}),
-    InspectBrakes(mileage=2_000, remaining_pad=70),
+    InspectBrakes(mileage=2_000, remainingPad=70),
     ReplaceTires.model_validate({"numberOfTiresReplaced": 4, "charge": "420.00"}),
-    ChangeOwner(new_owner="Bo Berg"),
+    ChangeOwner(newOwner="Bo Berg"),
 ]
 
 

@@ -22,6 +22,7 @@ from cartracker.domain.events import (
     OwnerChanged,
     TiresReplaced,
 )
+from cartracker.domain.text import same_name
 from cartracker.errors import BusinessRuleViolated, CarNotFound
 
 
@@ -72,7 +73,8 @@ def decide(car: Car | None, command: Command, now: datetime, *, car_id: str = ""
             )
         ]
     if isinstance(command, ChangeOwner):
-        if command.new_owner.strip().casefold() == car.owner.strip().casefold():
+        # NFKC + case folding + trimming: fullwidth or upper-case letters, or NFD, make no new owner.
+        if same_name(command.new_owner, car.owner):
             raise BusinessRuleViolated(f"{car.owner!r} already owns this car", field="newOwner")
         return [OwnerChanged(new_owner=command.new_owner, occurred_at=now)]
     raise TypeError(f"not a car command: {type(command).__name__}")

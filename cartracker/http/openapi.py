@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
+from cartracker.domain.text import name_pattern
 from cartracker.functions.car_list import PARKED_ROUTE, CarListPageView, ParkedList
 from cartracker.functions.rebuild import REBUILD_ROUTE, STATUS_URLS
 from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
@@ -61,11 +62,14 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, **ex
 
 
 CAR_ID = _param("carId", "path", {"type": "string", "format": "uuid"}, "The car's id.", required=True)
+_TAG = r'(?:W/)?"[1-9][0-9]{0,17}"[ \t]*'
 IF_MATCH = _param(
     "If-Match",
     "header",
-    {"type": "string", "pattern": r'^("[1-9][0-9]*"|\*)$'},
-    'Apply the command only if the car is still at this version (its ETag, e.g. "3"); else 412.',
+    {"type": "string", "pattern": rf"^(?:[ \t]*\*[ \t]*|(?:[ \t]*,)*[ \t]*{_TAG}(?:,[ \t]*(?:{_TAG})?)*)$"},
+    'Apply the command only if the car is still at this version: its ETag (e.g. `"3"`), or a list of '
+    'them (`"3", "4"`: any one). `*` matches any car that exists. A weak tag (`W/"3"`) never matches, '
+    "as If-Match compares strongly. Else 412.",
 )
 IDEMPOTENCY_KEY = _param(
     "Idempotency-Key",
@@ -226,7 +230,9 @@ def openapi_document() -> dict[str, Any]:
 
 def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     models = _models(routes)
-    refs, defs = models_json_schema(list(models), ref_template="#/components/schemas/{model}", by_alias=True)
+    refs, defs = models_json_schema(list(models), ref_template=_REF, by_alias=True)
+    schemas: dict[str, Any] = defs.get("$defs", {})
+    _share_the_name_schema(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(f"/{route.path}", {})[route.method.lower()] = _operation(route, refs)
@@ -236,13 +242,15 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "title": "CarTracker",
             "version": "1.0.0",
             "description": "Event-sourced car maintenance tracker. Errors are RFC 9457 problem+json. "
-            "Money is "
-            "a two-decimal string in responses and a number or string in requests.",
+            "Money is a two-decimal string in responses and a number or string in requests. Request "
+            "bodies are UTF-8 JSON without a byte order mark, each name at most once; numbers are read "
+            "exactly from their text. The schemas state the whole grammar: what they refuse, the API "
+            "refuses.",
         },
         "servers": [{"url": "/api"}],
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {
                 "functionKey": {
                     "type": "apiKey",
@@ -263,6 +271,18 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
 
 
 _RefMap = Mapping[Any, dict[str, Any]]
+_REF = "#/components/schemas/{model}"
+
+
+def _share_the_name_schema(schemas: dict[str, Any]) -> None:
+    """Point every name field (make, model, owner, newOwner) at one `Name` schema, which says once
+    what a name is (its pattern alone is 1 KB)."""
+    pattern = name_pattern()
+    for schema in list(schemas.values()):
+        for name, prop in schema.get("properties", {}).items():
+            if prop.get("pattern") == pattern:
+                schemas.setdefault("Name", {key: value for key, value in prop.items() if key != "title"})
+                schema["properties"][name] = {"$ref": _REF.format(model="Name")}
 
 
 def _models(routes: tuple[Route, ...]) -> dict[tuple[type[BaseModel], JsonSchemaMode], None]:

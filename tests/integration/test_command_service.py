@@ -25,7 +25,7 @@ def history_versions(services: Services, car_id: str) -> list[int]:
 def test_money_stays_exact_through_the_store(services: Services) -> None:
     car_id = services.commands.add_car(VOLVO).car_id
     services.commands.execute(car_id, ChangeOil(mileage=100, charge=0.10))
-    services.commands.execute(car_id, ReplaceTires(number_of_tires_replaced=2, charge="0.20"))
+    services.commands.execute(car_id, ReplaceTires(numberOfTiresReplaced=2, charge="0.20"))
     fresh = CommandService(services.events)  # no cache: everything below comes from the store
     car = services.queries.car(car_id)
     assert car.total_charges_cents == 30
@@ -75,9 +75,9 @@ def test_if_match_on_the_current_version_is_accepted_and_a_stale_one_refused(ser
 def test_a_stale_cache_is_corrected_before_a_command_is_judged(services: Services) -> None:
     car_id = services.commands.add_car(VOLVO).car_id
     other_instance = CommandService(services.events)
-    other_instance.execute(car_id, ChangeOwner(new_owner="Bob"))
+    other_instance.execute(car_id, ChangeOwner(newOwner="Bob"))
     # This instance still caches owner Alice: handing the car back to Alice must be judged on fresh state.
-    result = services.commands.execute(car_id, ChangeOwner(new_owner="Alice"))
+    result = services.commands.execute(car_id, ChangeOwner(newOwner="Alice"))
     assert (result.version, result.car.owner) == (3, "Alice")
 
 

@@ -158,7 +158,7 @@ def test_a_rebuild_makes_a_damaged_list_exact_again(services: Services) -> None:
     project_everything(services)
     assert stored_views(services) == from_scratch(services)
     lagging = cars[6]
-    services.commands.execute(lagging, ChangeOwner(new_owner="Bob"))  # never projected: the row falls behind
+    services.commands.execute(lagging, ChangeOwner(newOwner="Bob"))  # never projected: the row falls behind
     corrupted = corrupt_subtotal(services, cars[0])
     deleted = delete_row(services, cars[1])
     damaged = damage_row(services, cars[2])
@@ -220,7 +220,7 @@ def test_the_list_is_never_emptier_or_inconsistent_at_any_step_of_a_rebuild(
     cars = add_cars(services, 9)
     project_everything(services)
     for car_id in cars[::2]:  # rows fall behind
-        services.commands.execute(car_id, ReplaceTires(number_of_tires_replaced=2, charge="100"))
+        services.commands.execute(car_id, ReplaceTires(numberOfTiresReplaced=2, charge="100"))
     newcomer = add_cars(services, 1)  # a car with no row yet
     steps: list[str] = []
 
@@ -297,7 +297,7 @@ class Interfering:
         if car_id is None:
             return
         before = self.services.queries.car(car_id).version
-        self.services.commands.execute(car_id, ReplaceTires(number_of_tires_replaced=4, charge="321.09"))
+        self.services.commands.execute(car_id, ReplaceTires(numberOfTiresReplaced=4, charge="321.09"))
         self.services.projector.apply(self.services.events.read_events(car_id, after_version=before))
 
 
@@ -308,7 +308,7 @@ def test_projector_writes_between_a_rebuilds_read_and_write_are_never_lost(servi
     delete_row(services, cars[1])
     damage_row(services, cars[2])
     for car_id in cars[3:6]:
-        services.commands.execute(car_id, ChangeOwner(new_owner="Nobody Projected This"))
+        services.commands.execute(car_id, ChangeOwner(newOwner="Nobody Projected This"))
     interfering = Interfering(services, victims=[cars[2], cars[1], cars[0], *cars[3:6]])  # damaged first
 
     rebuild(replace(services, views=interfering))
@@ -437,9 +437,9 @@ def test_a_rebuild_beside_writers_and_the_projector_ends_with_the_from_scratch_f
                         car_id, ChangeOil(mileage=mileage, charge=f"{rng.randint(1, 99)}.01")
                     )
                 elif step % 3 == 1:
-                    sqlite.commands.execute(car_id, ReplaceTires(number_of_tires_replaced=1, charge="10"))
+                    sqlite.commands.execute(car_id, ReplaceTires(numberOfTiresReplaced=1, charge="10"))
                 else:
-                    sqlite.commands.execute(car_id, ChangeOwner(new_owner=f"Owner {seed}-{step}"))
+                    sqlite.commands.execute(car_id, ChangeOwner(newOwner=f"Owner {seed}-{step}"))
             except (BusinessRuleViolated, ConcurrencyConflict):
                 pass  # refused, or lost to the other writers: a client would see 422 or 409
             with written:

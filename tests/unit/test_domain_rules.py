@@ -73,8 +73,8 @@ def test_oil_change_below_last_mileage_is_rejected() -> None:
 def test_brake_inspection_below_last_mileage_is_rejected() -> None:
     car = a_car(last_mileage=1000)
     with pytest.raises(BusinessRuleViolated):
-        decide(car, InspectBrakes(mileage=999, remaining_pad=50), NOW)
-    assert decide(car, InspectBrakes(mileage=1000, remaining_pad=50), NOW)
+        decide(car, InspectBrakes(mileage=999, remainingPad=50), NOW)
+    assert decide(car, InspectBrakes(mileage=1000, remainingPad=50), NOW)
 
 
 @pytest.mark.parametrize(
@@ -85,8 +85,9 @@ def test_brake_inspection_below_last_mileage_is_rejected() -> None:
         (49.99, 4999),
         ("100000", 10_000_000),
         ("1.50", 150),
-        ("1.500", 150),
+        ("1.5", 150),
         (0.1, 10),
+        (1.500, 150),
         (100000.00, 10_000_000),
     ],
 )
@@ -94,9 +95,10 @@ def test_charges_with_at_most_two_decimals_up_to_100000_are_accepted(charge: obj
     assert ChangeOil.model_validate({"mileage": 1, "charge": charge}).charge_cents == cents
 
 
-@pytest.mark.parametrize(
-    "charge", ["0.001", 0.001, -0.01, "100000.01", "abc", "NaN", "Infinity", None, True, [1]]
-)
+NOT_CHARGES = ["0.001", "1.500", " 1.50", "+1", "1e2", 0.001, -0.01, "100000.01", "abc", "NaN", "Infinity"]
+
+
+@pytest.mark.parametrize("charge", [*NOT_CHARGES, None, True, [1]])
 def test_charges_with_three_decimals_negative_or_not_numbers_are_rejected(charge: object) -> None:
     with pytest.raises(ValidationError) as info:
         ReplaceTires.model_validate({"numberOfTiresReplaced": 1, "charge": charge})
@@ -105,30 +107,30 @@ def test_charges_with_three_decimals_negative_or_not_numbers_are_rejected(charge
 
 @pytest.mark.parametrize("pad", [0, 100])
 def test_remaining_pad_is_a_percentage(pad: int) -> None:
-    assert InspectBrakes(mileage=1, remaining_pad=pad).remaining_pad == pad
+    assert InspectBrakes(mileage=1, remainingPad=pad).remaining_pad == pad
     with pytest.raises(ValidationError):
-        InspectBrakes(mileage=1, remaining_pad=pad - 1 if pad == 0 else pad + 1)
+        InspectBrakes(mileage=1, remainingPad=pad - 1 if pad == 0 else pad + 1)
 
 
 @pytest.mark.parametrize("tires", [1, 4])
 def test_one_to_four_tires_are_accepted(tires: int) -> None:
-    assert ReplaceTires(number_of_tires_replaced=tires, charge="1").number_of_tires_replaced == tires
+    assert ReplaceTires(numberOfTiresReplaced=tires, charge="1").number_of_tires_replaced == tires
 
 
 @pytest.mark.parametrize("tires", [0, 5])
 def test_zero_or_five_tires_are_rejected(tires: int) -> None:
     with pytest.raises(ValidationError):
-        ReplaceTires(number_of_tires_replaced=tires, charge="1")
+        ReplaceTires(numberOfTiresReplaced=tires, charge="1")
 
 
 def test_owner_change_to_the_same_owner_ignoring_case_and_spaces_is_rejected() -> None:
     with pytest.raises(BusinessRuleViolated) as info:
-        decide(a_car(owner="Alice"), ChangeOwner(new_owner=" alice "), NOW)
+        decide(a_car(owner="Alice"), ChangeOwner(newOwner=" alice "), NOW)
     assert info.value.field == "newOwner"
 
 
 def test_owner_change_to_someone_else_is_accepted() -> None:
-    [event] = decide(a_car(owner="Alice"), ChangeOwner(new_owner="Alicia"), NOW)
+    [event] = decide(a_car(owner="Alice"), ChangeOwner(newOwner="Alicia"), NOW)
     assert event == OwnerChanged(new_owner="Alicia", occurred_at=NOW)
 
 
@@ -136,9 +138,9 @@ def test_owner_change_to_someone_else_is_accepted() -> None:
     "command",
     [
         ChangeOil(mileage=1, charge=1),
-        InspectBrakes(mileage=1, remaining_pad=1),
-        ReplaceTires(number_of_tires_replaced=1, charge=1),
-        ChangeOwner(new_owner="Bob"),
+        InspectBrakes(mileage=1, remainingPad=1),
+        ReplaceTires(numberOfTiresReplaced=1, charge=1),
+        ChangeOwner(newOwner="Bob"),
     ],
 )
 def test_commands_on_a_car_that_does_not_exist_are_rejected(command: object) -> None:

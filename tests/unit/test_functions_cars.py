@@ -94,7 +94,7 @@ def test_history_pages_through_every_event_in_order(services: Services) -> None:
 
 def test_history_shows_charges_as_two_decimal_strings(services: Services) -> None:
     car_id = a_car_with_history(services, oil_changes=1)
-    services.commands.execute(car_id, ReplaceTires(number_of_tires_replaced=2, charge=0.1))
+    services.commands.execute(car_id, ReplaceTires(numberOfTiresReplaced=2, charge=0.1))
 
     items = body_of(read_history(car_id))["items"]
 

@@ -164,11 +164,20 @@ def test_a_stale_if_match_is_412_with_the_current_version(services: Services) ->
     assert oil_change(car_id, {"mileage": 20, "charge": 1}, **{"If-Match": '"2"'}).status_code == 200
 
 
-@pytest.mark.parametrize("if_match", ["2", '"0"', '"two"', 'W/"2"', ""])
+@pytest.mark.parametrize("if_match", ["2", '"0"', '"two"', 'W/"two"', "", '*, "2"'])
 def test_a_malformed_if_match_is_400(services: Services, if_match: str) -> None:
     car_id = new_car()["carId"]
     problem = problem_of(oil_change(car_id, {"mileage": 1, "charge": 1}, **{"If-Match": if_match}), 400)
     assert fields_of(problem) == {"If-Match"}
+
+
+def test_if_match_takes_a_list_of_etags_and_never_matches_a_weak_one(services: Services) -> None:
+    car_id = new_car()["carId"]
+    assert oil_change(car_id, {"mileage": 10, "charge": 1}, **{"If-Match": '"3", "1"'}).status_code == 200
+
+    problem = problem_of(oil_change(car_id, {"mileage": 20, "charge": 1}, **{"If-Match": 'W/"2"'}), 412)
+    assert problem["currentVersion"] == 2
+    assert oil_change(car_id, {"mileage": 20, "charge": 1}, **{"If-Match": "*"}).status_code == 200
 
 
 def test_a_replayed_command_returns_the_first_outcome_without_a_new_event(services: Services) -> None:
