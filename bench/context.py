@@ -23,6 +23,8 @@ class Scale:
     projector_cars: int  # cars (5 events each) the projector is timed on, SQLite
     cosmos_projector_cars: int
     cpu_commands: int
+    cosmos_cpu_commands: int  # warm commands per variant and round, client CPU on the Cosmos test server
+    cosmos_cpu_rounds: int
     max_seconds: float  # cap for any one timed loop
 
 
@@ -36,6 +38,8 @@ FULL = Scale(
     projector_cars=2_000,
     cosmos_projector_cars=300,
     cpu_commands=10_000,
+    cosmos_cpu_commands=1_000,
+    cosmos_cpu_rounds=5,
     max_seconds=30.0,
 )
 QUICK = Scale(
@@ -48,6 +52,8 @@ QUICK = Scale(
     projector_cars=200,
     cosmos_projector_cars=40,
     cpu_commands=1_000,
+    cosmos_cpu_commands=200,
+    cosmos_cpu_rounds=3,
     max_seconds=10.0,
 )
 

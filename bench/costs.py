@@ -13,7 +13,14 @@ nothing real), as a range:
   puts an update at about twice a create);
 * a query: low 2.5 RU; high 2.5 RU plus 1 RU per KB it returns (a point
   read's rate). Real charges depend on the query and the index; on an
-  account, read the `x-ms-request-charge` header.
+  account, read the `x-ms-request-charge` header (the app logs it per
+  request at DEBUG: `cartracker.request_charge`).
+
+Indexing: Cosmos charges a write for every path it indexes, but publishes no
+price per path, so the range above does not move with the policy. What the
+section does count is the indexed paths each write touches, with the default
+policy (every property) and with infra/app/cosmos.bicep's: the write charges
+on an account fall with that count, toward the low end of the range.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from bench.context import Context
 from bench.report import Figure, Section
@@ -30,6 +38,7 @@ from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBr
 from cartracker.ports import Document
 from cartracker.projection.documents import row_partition
 from cartracker.service.car_list import DEFAULT_PAGE_SIZE
+from tests.infra.test_indexing_policies import deployed_policies, is_indexed
 
 READ_RU_PER_KB = 1.0
 WRITE_RU_PER_KB = 5.5
@@ -136,8 +145,40 @@ def estimates(sizes: dict[str, float]) -> list[Estimate]:
     ]
 
 
+CONTAINER_OF = {"event": "events", "head": "events", "record": "events", "row": "views", "subtotal": "views"}
+_SYSTEM = {"_rid", "_self", "_etag", "_attachments"}  # not counted either way; `id` and `_ts` are
+
+
+def scalar_paths(doc: Any, prefix: str = "") -> list[str]:
+    """Index paths of a document's scalar values ("/a/b/?", arrays as "/a/[]/?"), as Cosmos indexes them."""
+    if isinstance(doc, dict):
+        return [
+            path
+            for key, value in doc.items()
+            if not (prefix == "" and key in _SYSTEM)
+            for path in scalar_paths(value, f"{prefix}/{key}")
+        ]
+    if isinstance(doc, list):
+        return sorted({path for item in doc for path in scalar_paths(item, f"{prefix}/[]")})
+    return [f"{prefix}/?"]
+
+
+def indexed_paths(docs: dict[str, Document]) -> dict[str, dict[str, int]]:
+    """Per kind of document: the paths a write indexes with the default policy and with the deployed one."""
+    counts = {}
+    for kind, doc in docs.items():
+        policy = deployed_policies()[CONTAINER_OF[kind]]
+        paths = scalar_paths(doc)
+        # An included path the document lacks is still indexed, as "undefined" (Cosmos DB docs).
+        included = {rule["path"] for rule in policy["includedPaths"]}
+        deployed = {path for path in paths if is_indexed(path, policy)} | included
+        counts[kind] = {"default": len(paths), "deployed": len(deployed)}
+    return counts
+
+
 def run(ctx: Context) -> Section:
-    sizes = measure_sizes(ctx)
+    docs = measure_documents(ctx)
+    sizes = {kind: kb(doc) for kind, doc in docs.items()}
     section = Section("Document sizes (Cosmos test server, system properties included)")
     for key, label in (
         ("event", "event document (largest type)"),
@@ -147,6 +188,17 @@ def run(ctx: Context) -> Section:
         ("subtotal", "shard subtotal"),
     ):
         section.add(Figure(f"size.{key}", label, "KB", {"cosmos": sizes[key]}, digits=2))
+    for key, counts in indexed_paths(docs).items():
+        section.add(
+            Figure(
+                f"indexedPaths.{key}",
+                f"{key}: indexed paths per write, this policy (default policy: {counts['default']})",
+                "paths",
+                {"cosmos": float(counts["deployed"])},
+                note="scalar paths of the document the policy indexes, id and _ts included",
+                detail=counts,
+            )
+        )
     rows = estimates(sizes)
     section.data["ruEstimates"] = {
         "method": __doc__.split("\n\n", 1)[1].strip(),
@@ -176,8 +228,8 @@ def ru_table(rows: list[Estimate]) -> str:
     return "\n".join(lines)
 
 
-def measure_sizes(ctx: Context) -> dict[str, float]:
-    """KB of each kind of document, written by the app on the Cosmos test server and read back."""
+def measure_documents(ctx: Context) -> dict[str, Document]:
+    """One document of each kind, written by the app on the Cosmos test server and read back."""
     with cosmos_database(ctx.cosmos_server) as cosmos:
         services = cosmos.services
         car_id = services.commands.add_car(
@@ -185,9 +237,9 @@ def measure_sizes(ctx: Context) -> dict[str, float]:
         ).car_id
         for command in (
             ChangeOil.model_validate({"mileage": 12_000, "charge": "49.99"}),
-            InspectBrakes(mileage=12_500, remaining_pad=70),
+            InspectBrakes(mileage=12_500, remainingPad=70),
             ReplaceTires.model_validate({"numberOfTiresReplaced": 4, "charge": "420.00"}),
-            ChangeOwner(new_owner="Bertil Bergström"),
+            ChangeOwner(newOwner="Bertil Bergström"),
         ):
             services.commands.execute(car_id, command)
         key = str(uuid.uuid4())
@@ -203,9 +255,9 @@ def measure_sizes(ctx: Context) -> dict[str, float]:
         shard = services.views.read_shard(row_partition(car_id, services.settings.list_shards), [car_id])
         assert shard.subtotal is not None
         return {
-            "event": max(kb(doc) for doc in events),
-            "head": kb(head.doc),
-            "record": kb(record),
-            "row": kb(shard.rows[car_id].doc),
-            "subtotal": kb(shard.subtotal.doc),
+            "event": max(events, key=kb),
+            "head": head.doc,
+            "record": record,
+            "row": shard.rows[car_id].doc,
+            "subtotal": shard.subtotal.doc,
         }

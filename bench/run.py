@@ -7,7 +7,8 @@
 
 Sections: round trips per operation (counted), command throughput and latency
 in-process and over HTTP, list-page latency as the list grows, projector
-throughput, Python CPU per command, and document sizes with the RU estimates
+throughput, Python CPU per command, client CPU per Cosmos command as a ratio
+to a raw HTTPS round trip, and document sizes with the RU estimates
 they imply on Azure. Everything runs on this machine over loopback: the SQLite
 store in a temporary directory, and `@vercel/cosmosdb-server` (from npm, as the
 tests use it) as the Cosmos-protocol server. Figures depend on the machine, so
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import costs, cpu, list_scale, projector, round_trips, throughput
+from bench import cosmos_cpu, costs, cpu, list_scale, projector, round_trips, throughput
 from bench.context import FULL, QUICK, Context
 from bench.report import Section, describe, machine, render_table
 from tests.support.cosmos import start_cosmos_server
@@ -36,6 +37,7 @@ SECTIONS: list[tuple[str, Callable[[Context], Section]]] = [
     ("list scale", list_scale.run),
     ("projector", projector.run),
     ("cpu", cpu.run),
+    ("cosmos cpu", cosmos_cpu.run),
     ("costs", costs.run),
 ]
 BENCH_DIR = Path(__file__).resolve().parent

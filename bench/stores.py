@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from azure.cosmos import CosmosClient
 
+from cartracker import request_charge
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.ports import EventStore
 from cartracker.projection.ports import ViewStore
@@ -56,18 +57,23 @@ class CosmosDatabase:
 
 
 @contextmanager
-def cosmos_database(server: CosmosServer) -> Iterator[CosmosDatabase]:
+def cosmos_database(
+    server: CosmosServer, transport: CountingTransport | None = None, **client_options: Any
+) -> Iterator[CosmosDatabase]:
     """The app's services over a fresh database on the test server; the database is deleted after.
 
     The containers are created by a client of their own, as infrastructure creates them in
     Azure, so that the app's client starts cold. The SDK's HTTP session pools 10 connections
-    per host, enough for the bench's 8 concurrent callers.
+    per host, enough for the bench's 8 concurrent callers. By default the client is built as
+    the app builds its own (`app_client_options`); pass `transport` and options to compare others.
     """
     name = f"bench-{uuid.uuid4().hex[:10]}"
     admin = make_client(server.endpoint, CountingTransport())
     create_containers(admin, name)
-    transport = CountingTransport()
-    client = make_client(server.endpoint, transport)
+    if transport is None:
+        transport = CountingTransport(use_env_settings=False)
+        client_options = {**app_client_options(), **client_options}
+    client = make_client(server.endpoint, transport, **client_options)
     transport.reset()
     settings = Settings.from_env(
         {
@@ -82,6 +88,11 @@ def cosmos_database(server: CosmosServer) -> Iterator[CosmosDatabase]:
         client.close()
         admin.delete_database(name)
         admin.close()
+
+
+def app_client_options() -> dict[str, Any]:
+    """What `cartracker.adapters.cosmos_client.create_client` adds to every client, but the transport."""
+    return {"raw_response_hook": request_charge.record_response}
 
 
 class PortCalls:

@@ -30,6 +30,10 @@ SETTING_DATABASE = "COSMOS_DATABASE"
 SETTING_EVENTS_CONTAINER = "COSMOS_EVENTS_CONTAINER"
 SETTING_VIEWS_CONTAINER = "COSMOS_VIEWS_CONTAINER"
 SETTING_LEASES_CONTAINER = "COSMOS_LEASES_CONTAINER"
+# "1": the Cosmos client's HTTP session reads the environment again (HTTP(S)_PROXY, NO_PROXY,
+# REQUESTS_CA_BUNDLE, .netrc) on every request. Off by default: those lookups cost client CPU on
+# every round trip and grow with the size of the environment (docs/performance.md).
+SETTING_COSMOS_USE_PROXY_ENV = "CARTRACKER_COSMOS_USE_PROXY_ENV"
 # The Functions "connection" prefix: either a connection string in COSMOS_CONNECTION
 # (emulator) or identity-based settings COSMOS_CONNECTION__accountEndpoint (+ __credential,
 # __clientId) in Azure. The Cosmos trigger and our SDK client read the same settings.
@@ -61,6 +65,7 @@ class Settings:
     connection_string: str | None
     account_endpoint: str | None
     managed_identity_client_id: str | None
+    cosmos_use_proxy_env: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -86,4 +91,12 @@ class Settings:
             connection_string=e.get(CONNECTION_PREFIX) or None,
             account_endpoint=e.get(SETTING_ACCOUNT_ENDPOINT) or None,
             managed_identity_client_id=e.get(SETTING_CLIENT_ID) or None,
+            cosmos_use_proxy_env=_flag(e, SETTING_COSMOS_USE_PROXY_ENV),
         )
+
+
+def _flag(env: dict[str, str], name: str) -> bool:
+    text = env.get(name, "0").strip().lower()
+    if text not in ("0", "1", "true", "false", ""):
+        raise ConfigurationError(f"{name} must be 1 or 0, not {text!r}")
+    return text in ("1", "true")

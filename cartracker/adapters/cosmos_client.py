@@ -3,6 +3,11 @@
 In Azure the client signs in with the app's managed identity
 (`COSMOS_CONNECTION__accountEndpoint` + `__clientId`); locally it takes the
 emulator's connection string from `COSMOS_CONNECTION`.
+
+Every client gets two options: its HTTP transport does not read the environment
+for proxies on every request unless `CARTRACKER_COSMOS_USE_PROXY_ENV=1` (client
+CPU, see docs/performance.md), and every response's request charge goes to
+`cartracker.request_charge`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.cosmos import CosmosClient
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from cartracker import request_charge
 from cartracker.errors import StoreUnavailable
 from cartracker.settings import CONNECTION_PREFIX, SETTING_ACCOUNT_ENDPOINT, ConfigurationError, Settings
 
@@ -30,6 +37,12 @@ _client_lock = threading.Lock()
 
 
 def create_client(settings: Settings, **client_options: Any) -> CosmosClient:
+    # CustomHookPolicy calls the hook for every response, each retry included.
+    client_options.setdefault("raw_response_hook", request_charge.record_response)
+    if "transport" not in client_options:
+        # Without this, the requests session asks the environment for proxies, CA bundles and
+        # .netrc on every request (trust_env). The SDK's own proxy_config option works either way.
+        client_options["transport"] = RequestsTransport(use_env_settings=settings.cosmos_use_proxy_env)
     if settings.connection_string:
         endpoint = _endpoint_of(settings.connection_string)
         if urlparse(endpoint).hostname in _LOCAL_HOSTS:

@@ -3,6 +3,8 @@
 Every function body runs inside `problem_boundary`, so a deliberate error
 (`CarTrackerError`) always becomes a problem with the field at fault, and
 anything else becomes a logged 500 problem: never a bare stack trace, never hidden.
+Being the one wrapper of every HTTP function, it also meters the request's
+Cosmos DB charge (`cartracker.request_charge`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from cartracker import request_charge
 from cartracker.errors import (
     BusinessRuleViolated,
     CarNotFound,
@@ -108,18 +111,25 @@ def problem_boundary(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def boundary(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except CarTrackerError as error:
-            return problem_for(error, instance=_instance(req))
-        except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered as a 500 problem
-            instance = _instance(req)
-            _log.exception("unexpected error in %s %s", req.method, instance)
-            return problem_response(
-                500, "an unexpected error occurred; it has been logged", slug="internal", instance=instance
-            )
+        with request_charge.metered() as meter:
+            response = _answer(handler, req)
+        request_charge.log_request(req.method, req.url, response.status_code, meter)
+        return response
 
     return boundary
+
+
+def _answer(handler: Handler, req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        return handler(req)
+    except CarTrackerError as error:
+        return problem_for(error, instance=_instance(req))
+    except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered as a 500 problem
+        instance = _instance(req)
+        _log.exception("unexpected error in %s %s", req.method, instance)
+        return problem_response(
+            500, "an unexpected error occurred; it has been logged", slug="internal", instance=instance
+        )
 
 
 def _instance(req: func.HttpRequest) -> str | None:

@@ -24,6 +24,52 @@ param appPrincipalId string
 @description('Principal of a user who may run the app locally against this account; empty for none.')
 param userPrincipalId string = ''
 
+// Indexing: every indexed path costs RU on every write of every document, so each container
+// excludes the root and indexes only the paths its queries filter or sort on (the partition-key
+// path included, since the exclude-root strategy leaves it out). `id` and `_ts` are always indexed
+// in consistent mode; `_etag` is listed as excluded the way Cosmos's own default policy lists it.
+// tests/infra/test_indexing_policies.py derives the paths from the SQL the adapters send and
+// fails when one is missing here, or when a path here is no longer queried. No query sorts on
+// more than one field, so no composite index is needed.
+var eventsIndexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: [
+    { path: '/aggregateId/?' }
+    { path: '/docType/?' }
+    { path: '/version/?' }
+  ]
+  excludedPaths: [
+    { path: '/*' }
+    { path: '/_etag/?' }
+  ]
+}
+var viewsIndexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: [
+    { path: '/partitionKey/?' }
+    { path: '/docType/?' }
+    { path: '/listKey/?' }
+    { path: '/parkedAt/?' }
+  ]
+  excludedPaths: [
+    { path: '/*' }
+    { path: '/_etag/?' }
+  ]
+}
+// The change-feed trigger's lease store only ever queries `STARTSWITH(c.id, prefix)` and reads and
+// replaces leases by id; `id` is indexed whatever the policy says, so nothing else needs to be.
+var leasesIndexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: []
+  excludedPaths: [
+    { path: '/*' }
+    { path: '/_etag/?' }
+  ]
+}
+
 // Cosmos DB Built-in Data Contributor (data plane: read and write items, run queries and the change feed).
 var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
 
@@ -85,6 +131,7 @@ resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
         version: 2
       }
       defaultTtl: -1
+      indexingPolicy: eventsIndexingPolicy
     }
   }
 }
@@ -103,6 +150,7 @@ resource viewsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/cont
         kind: 'Hash'
         version: 2
       }
+      indexingPolicy: viewsIndexingPolicy
     }
   }
 }
@@ -121,6 +169,7 @@ resource leasesContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
         kind: 'Hash'
         version: 2
       }
+      indexingPolicy: leasesIndexingPolicy
     }
   }
 }

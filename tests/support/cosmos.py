@@ -368,6 +368,30 @@ class CountingTransport(RequestsTransport):
             self.record(request.method, path, kind, status)
 
 
+class ChargingTransport(CountingTransport):
+    """A `CountingTransport` whose responses carry an `x-ms-request-charge`, as Cosmos DB's do.
+
+    The test server reports no request charge; this adds a fixed one per kind of request
+    (`charges`, e.g. ``{"batch": 10.5}``; other kinds get ``default``), so that the app's
+    request-unit plumbing can be tested against the server.
+    """
+
+    def __init__(self, charges: Mapping[str, float], *, default: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.charges = dict(charges)
+        self.default = default
+
+    def charge_of(self, kind: str) -> float:
+        return self.charges.get(kind, self.default)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        kind = classify(request.method, urlsplit(request.url).path, headers)
+        response = super().send(request, **kwargs)
+        response.headers["x-ms-request-charge"] = f"{self.charge_of(kind):.2f}"
+        return response
+
+
 def _copy_partition_key_into_operations(request: Any, headers: Mapping[str, str]) -> None:
     """Give each batch operation the batch's partition key, as the test server expects.
 

@@ -1,0 +1,169 @@
+"""Client CPU per Cosmos command, as a ratio to a raw HTTPS round trip to the same server.
+
+What a Functions instance spends per command besides waiting: parsing, the
+domain, the SDK's pipeline, `requests`, urllib3 and TLS. Measured in this
+process (`time.process_time`, the test server runs in another one) for warm
+commands through the function layer, one thread, on the Cosmos test server.
+
+The floor is one HTTPS request on a kept-alive `http.client` connection to the
+same server (TLS and HTTP framing, nothing else): a command costs at least one
+of those, and the ratio does not depend on how fast the machine is.
+
+Variants, interleaved round by round (the median of each is reported):
+
+* `proxyEnv`: the transport as azure-core builds it by default, asking the
+  environment for proxies on every request (what the app did before);
+* `app`: the app's client (no environment lookups, the request-charge hook);
+* each again with `EXTRA_VARIABLES` more environment variables, about what a
+  Functions worker's environment adds: the lookups grow with the environment.
+
+The test server's adaptations (`CountingTransport` re-serializes every batch)
+are in every variant, so the ratios slightly overstate the SDK's share.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import ssl
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+
+from bench.context import Context
+from bench.report import Figure, Section, Target
+from bench.stores import CosmosDatabase, app_client_options, cosmos_database
+from bench.throughput import function_calls
+from tests.support.cosmos import CountingTransport
+from tests.support.functions import installed
+
+EXTRA_VARIABLES = 120
+WARM_UP = 100
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    proxy_env: bool
+    extra_variables: int
+
+
+VARIANTS = (
+    Variant("proxyEnv", "environment lookups on (before)", True, 0),
+    Variant("app", "the app's client (after)", False, 0),
+    Variant("proxyEnvBigEnv", f"lookups on, {EXTRA_VARIABLES} more variables", True, EXTRA_VARIABLES),
+    Variant("appBigEnv", f"the app's client, {EXTRA_VARIABLES} more variables", False, EXTRA_VARIABLES),
+)
+
+
+def run(ctx: Context) -> Section:
+    count, rounds = ctx.scale.cosmos_cpu_commands, ctx.scale.cosmos_cpu_rounds
+    floor: list[float] = []
+    per_variant: dict[str, list[float]] = {v.key: [] for v in VARIANTS}
+    with ExitStack() as stack:
+        databases = {v.key: stack.enter_context(_database(ctx, v.proxy_env)) for v in VARIANTS}
+        for _ in range(rounds):
+            floor.append(raw_round_trip_cpu(ctx.cosmos_server.port, 2 * count))
+            for variant in VARIANTS:
+                with extra_environment(variant.extra_variables):
+                    per_variant[variant.key].append(command_cpu(databases[variant.key], count))
+    raw = statistics.median(floor)
+    medians = {key: statistics.median(values) for key, values in per_variant.items()}
+
+    section = Section("Client CPU per Cosmos command (test server, 1 thread)")
+    section.add(
+        Figure(
+            "cosmosCpu.rawHttps",
+            "raw HTTPS round trip (http.client, kept alive): the floor",
+            "ms",
+            {"cosmos": raw * 1000},
+            digits=3,
+            note="process CPU per request, median of the rounds",
+            detail={"rounds": [round(x * 1000, 4) for x in floor]},
+        )
+    )
+    for variant in VARIANTS:
+        cpu = medians[variant.key]
+        section.add(
+            Figure(
+                f"cosmosCpu.{variant.key}.ratio",
+                f"CPU per command ÷ raw round trip: {variant.label}",
+                "ratio",
+                {"cosmos": cpu / raw},
+                digits=2,
+                detail={
+                    "msPerCommand": round(cpu * 1000, 4),
+                    "rounds": [round(x * 1000, 4) for x in per_variant[variant.key]],
+                    "commandsPerRound": count,
+                },
+            )
+        )
+    before, after = medians["proxyEnv"], medians["app"]
+    section.add(
+        Figure(
+            "cosmosCpu.afterOverBefore",
+            "CPU per command, the app's client ÷ lookups on",
+            "ratio",
+            {"cosmos": after / before},
+            target=Target("<=", 0.5, "≤ 0.5"),
+            digits=2,
+            detail={"bigEnvironment": round(medians["appBigEnv"] / medians["proxyEnvBigEnv"], 3)},
+        )
+    )
+    return section
+
+
+def _database(ctx: Context, proxy_env: bool) -> AbstractContextManager[CosmosDatabase]:
+    transport = CountingTransport(use_env_settings=proxy_env)
+    return cosmos_database(ctx.cosmos_server, transport, **({} if proxy_env else app_client_options()))
+
+
+def command_cpu(database: CosmosDatabase, count: int) -> float:
+    """Process CPU seconds per warm command through the function layer."""
+    with installed(database.services):
+        for function, request in function_calls(WARM_UP):
+            function(request)
+        calls = function_calls(count)
+        started = time.process_time()
+        for function, request in calls:
+            response = function(request)
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code}: {response.get_body()[:200]!r}")
+        return (time.process_time() - started) / count
+
+
+def raw_round_trip_cpu(port: int, count: int) -> float:
+    """Process CPU seconds per HTTPS request on one kept-alive connection (the server's cost not counted)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test server's certificate is self-signed (loopback only)
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        for _ in range(50):  # the handshake and first requests are not the steady state
+            _get(connection)
+        started = time.process_time()
+        for _ in range(count):
+            _get(connection)
+        return (time.process_time() - started) / count
+    finally:
+        connection.close()
+
+
+def _get(connection: http.client.HTTPSConnection) -> None:
+    connection.request("GET", "/", headers={"Accept": "application/json"})
+    connection.getresponse().read()
+
+
+@contextmanager
+def extra_environment(count: int) -> Iterator[None]:
+    names = [f"BENCH_EXTRA_SETTING_{n:03d}" for n in range(count)]
+    for name in names:
+        os.environ[name] = "x" * 40
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
