@@ -49,8 +49,8 @@ class InvalidBody(InvalidRequest):
     """400: the JSON is well formed but does not match the command's schema."""
 
     def __init__(self, error: ValidationError) -> None:
-        first = error.errors()[0]
-        super().__init__(f"the body does not match the schema: {_loc(first['loc'])}: {first['msg']}")
+        field, message = field_errors(error)[0]
+        super().__init__(f"the body does not match the schema: {field}: {message}")
         self.validation = error
 
 

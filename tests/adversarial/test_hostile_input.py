@@ -749,3 +749,10 @@ def test_no_body_up_to_64_kib_costs_more_than_a_bounded_amount_of_work(body: byt
     # character. Today's worst is about 1 ms of CPU for 64 KiB, about what `json.loads` takes.
     assert work.calls <= usual.calls + 200 + len(body) // 2, work.calls
     assert work.peak_bytes <= usual.peak_bytes + 64 * 1024 + 32 * len(body), work.peak_bytes
+
+
+def test_a_refusal_reads_as_the_field_and_the_reason_without_pydantics_prefix(services: Services) -> None:
+    car_id = add()["carId"]
+    problem = problem_of(oil(car_id, {"mileage": 1, "charge": "1e999999"}), 400)
+    assert "Value error" not in problem["detail"]
+    assert problem["detail"].startswith("the body does not match the schema: charge: must be")
