@@ -22,12 +22,14 @@ from pathlib import Path
 
 import azure.functions as func
 
-from bench.commands import NEW_CAR, ROUTES, command_mix
+from bench.commands import NEW_CAR, command_mix
 from bench.context import Context
 from bench.report import Figure, Section, Store, Target, percentile
 from bench.stores import cosmos_database, sqlite_services
 from cartracker.bootstrap import Services
-from cartracker.functions.commands import add_car, change_oil, change_owner, inspect_brakes, replace_tires
+from cartracker.domain.catalog import ON_A_CAR
+from cartracker.functions.commands import FUNCTIONS as BY_NAME
+from cartracker.functions.commands import add_car
 from cartracker.localhost.server import LocalHost
 from tests.support.functions import BASE, body_of, installed
 
@@ -36,9 +38,7 @@ CARS_PER_THREAD = 10
 ROUNDS = 5
 HTTP_CLIENTS = 8
 Function = Callable[[func.HttpRequest], func.HttpResponse]
-FUNCTIONS: dict[str, Function] = dict(
-    zip(ROUTES, (change_oil, inspect_brakes, replace_tires, change_owner), strict=True)
-)
+FUNCTIONS: dict[str, Function] = {entry.slug: BY_NAME[entry.name] for entry in ON_A_CAR}
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,3 @@ class ReplaceTires(Command):
 
 class ChangeOwner(Command):
     new_owner: Text
-
-
-CarCommand = ChangeOil | InspectBrakes | ReplaceTires | ChangeOwner

@@ -1,25 +1,28 @@
 """The OpenAPI 3.1 document, built from the route table below and the pydantic models.
 
-Adding an HTTP function means adding one `Route` to `ROUTES` (a test checks that
-every HTTP function of the app has exactly one entry, with the same method and
-path). Request bodies are the domain's commands, responses the models of
-`schemas.py`, so the spec cannot drift from what the code accepts and sends.
+The commands' operations, and the links between them, come from the command
+catalog (`domain/catalog.py`). Adding any other HTTP function means adding one
+`Route` to `ROUTES` (a test checks that every HTTP function of the app has
+exactly one entry, with the same method and path). Request bodies are the
+domain's commands, responses the models of `schemas.py`, so the spec cannot
+drift from what the code accepts and sends.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
+from cartracker.domain.catalog import ADD_CAR, COMMANDS, CommandEntry
 from cartracker.domain.text import name_pattern
 from cartracker.functions.car_list import PARKED_ROUTE, CarListPageView, ParkedList
 from cartracker.functions.rebuild import REBUILD_ROUTE, STATUS_URLS
+from cartracker.http import commands as http
 from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
 from cartracker.http.responses import JSON, PROBLEM_JSON
 from cartracker.http.schemas import CarView, CommandResponse, Health, HistoryPage, Problem
@@ -55,6 +58,7 @@ class Route:
     body: type[BaseModel] | None = None
     parameters: tuple[dict[str, Any], ...] = ()
     auth: Auth = "function"
+    example: Mapping[str, Any] | None = None  # a valid request body
 
 
 def _param(name: str, where: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -133,52 +137,49 @@ PROBLEMS: dict[int, str] = {
     503: "The store is throttled or unreachable; retry after Retry-After seconds.",
 }
 
-_CAR_LINKS = {
-    name: {"operationId": op, "parameters": {"carId": "$response.body#/carId"}}
-    for name, op in [
-        ("GetCar", "get_car"),
-        ("GetCarHistory", "get_car_history"),
-        ("ChangeOil", "change_oil"),
-        ("InspectBrakes", "inspect_brakes"),
-        ("ReplaceTires", "replace_tires"),
-        ("ChangeOwner", "change_owner"),
-    ]
-}
 _COMMAND_PROBLEMS = (400, 404, 409, 412, 413, 415, 422, 503)
+_ADD_CAR_PROBLEMS = (400, 409, 413, 415, 422, 503)  # no car to miss or to be at another version
 
 
-def _command(path: str, operation_id: str, summary: str, body: type[BaseModel]) -> Route:
+def car_links(commands: Sequence[CommandEntry]) -> dict[str, Any]:
+    """From a command's answer to the car's reads and to every command on it (each by its class name)."""
+    targets = [("GetCar", "get_car"), ("GetCarHistory", "get_car_history")]
+    targets += [(entry.command.__name__, entry.name) for entry in commands if entry is not ADD_CAR]
+    return {
+        name: {"operationId": op, "parameters": {"carId": "$response.body#/carId"}} for name, op in targets
+    }
+
+
+def command_routes(commands: Sequence[CommandEntry]) -> list[Route]:
+    """One operation per declared command: its route, summary, body and success status from the catalog."""
+    links = car_links(commands)
+    return [_command(entry, links) for entry in commands]
+
+
+def _command(entry: CommandEntry, links: Mapping[str, Any]) -> Route:
+    added = entry is ADD_CAR
+    said = (
+        "Added (or the add replayed)." if added else "Applied (or replayed): the car as the command left it."
+    )
+    headers = ("ETag", "Location") if added else ("ETag",)
+    reply = Reply(http.status(entry), said, CommandResponse, headers=headers, links=links)
     return Route(
         method="POST",
-        path=path,
-        operation_id=operation_id,
-        summary=summary,
+        path=http.route(entry),
+        operation_id=entry.name,
+        summary=entry.summary,
         tag="commands",
-        replies=(
-            Reply(
-                200,
-                "Applied (or replayed): the car as the command left it.",
-                CommandResponse,
-                headers=("ETag",),
-                links=_CAR_LINKS,
-            ),
-        ),
-        problems=_COMMAND_PROBLEMS,
-        body=body,
-        parameters=(CAR_ID, IF_MATCH, IDEMPOTENCY_KEY),
+        replies=(reply,),
+        problems=_ADD_CAR_PROBLEMS if added else _COMMAND_PROBLEMS,
+        body=entry.command,
+        parameters=(IDEMPOTENCY_KEY,) if added else (CAR_ID, IF_MATCH, IDEMPOTENCY_KEY),
+        example=entry.example,
     )
 
 
 # fmt: off
 ROUTES: list[Route] = [
-    Route(method="POST", path="cars", operation_id="add_car", summary="Add a car", tag="commands",
-          replies=(Reply(201, "Added (or the add replayed).", CommandResponse, headers=("ETag", "Location"),
-                         links=_CAR_LINKS),),
-          problems=(400, 409, 413, 415, 422, 503), body=AddCar, parameters=(IDEMPOTENCY_KEY,)),
-    _command("cars/{carId}/oil-changes", "change_oil", "Record an oil change", ChangeOil),
-    _command("cars/{carId}/brake-inspections", "inspect_brakes", "Record a brake inspection", InspectBrakes),
-    _command("cars/{carId}/tire-replacements", "replace_tires", "Record a tire replacement", ReplaceTires),
-    _command("cars/{carId}/owner-changes", "change_owner", "Change the car's owner", ChangeOwner),
+    *command_routes(COMMANDS),
     Route(method="GET", path="cars/{carId}", operation_id="get_car", tag="cars",
           summary="Read a car (realtime)",
           replies=(Reply(200, "The car's current state.", CarView, headers=("ETag",)),
@@ -324,10 +325,10 @@ def _operation(route: Route, refs: _RefMap) -> dict[str, Any]:
         "security": [] if route.auth == "anonymous" else [{"functionKey": []}, {"functionKeyQuery": []}],
     }
     if route.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {JSON: {"schema": refs[(route.body, "validation")]}},
-        }
+        media: dict[str, Any] = {"schema": refs[(route.body, "validation")]}
+        if route.example is not None:
+            media["example"] = dict(route.example)
+        operation["requestBody"] = {"required": True, "content": {JSON: media}}
     return operation
 
 

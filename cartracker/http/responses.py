@@ -105,7 +105,7 @@ def history_page(page: StoredPage) -> HistoryPage:
 def history_item(stored: StoredEvent) -> HistoryItem:
     return HistoryItem(
         version=stored.version,
-        type=event_type(stored.event),  # EVENT_TYPES and EventType agree (schemas.py)
+        type=event_type(stored.event),  # one of EVENT_TYPES, as EventType says
         occurred_at=stored.event.occurred_at,
         data=wire_data(event_data(stored.event)),
     )

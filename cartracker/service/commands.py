@@ -37,7 +37,7 @@ from cartracker.documents import (
     record_from_document,
 )
 from cartracker.domain.car import Car, decide, fold
-from cartracker.domain.commands import AddCar, CarCommand, Command
+from cartracker.domain.commands import AddCar, Command
 from cartracker.errors import (
     ConcurrencyConflict,
     DomainError,
@@ -104,7 +104,7 @@ class CommandService:
     def execute(
         self,
         car_id: str,
-        command: CarCommand,
+        command: Command,
         *,
         expected_version: ExpectedVersion = None,
         idempotency_key: str | None = None,

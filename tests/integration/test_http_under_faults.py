@@ -29,10 +29,11 @@ import pytest
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.documents import head_from_document, stored_event_from_document
 from cartracker.domain.car import fold
+from cartracker.domain.catalog import ON_A_CAR
 from cartracker.domain.money import format_cents
 from cartracker.functions.car_list import list_cars
 from cartracker.functions.cars import get_car, get_car_history
-from cartracker.functions.commands import add_car, change_oil, change_owner, inspect_brakes, replace_tires
+from cartracker.functions.commands import FUNCTIONS, add_car
 from cartracker.ports import Document
 from tests.conftest import CosmosEnv
 from tests.support.cosmos import CosmosServer, make_client
@@ -40,12 +41,7 @@ from tests.support.faults import AMBIGUOUS, FAULTS, Fault, FaultyTransport
 from tests.support.functions import body_of, call, installed, problem_of, sqlite_services
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
-ROUTES: dict[str, Handler] = {
-    "oil-changes": change_oil,
-    "brake-inspections": inspect_brakes,
-    "tire-replacements": replace_tires,
-    "owner-changes": change_owner,
-}
+ROUTES: dict[str, Handler] = {entry.slug: FUNCTIONS[entry.name] for entry in ON_A_CAR}
 
 
 @dataclass

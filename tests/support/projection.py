@@ -15,7 +15,7 @@ from cartracker.adapters.sqlite_db import SqliteDatabase
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.documents import stored_event_from_document
 from cartracker.domain.car import fold
-from cartracker.domain.commands import AddCar, CarCommand
+from cartracker.domain.commands import AddCar, Command
 from cartracker.errors import DomainError
 from cartracker.ports import Document
 from cartracker.projection.car_list import CarListRow, row_document, row_from_car
@@ -82,7 +82,7 @@ class World:
         self.capture()
         return car_id
 
-    def run(self, car_id: str, command: CarCommand) -> bool:
+    def run(self, car_id: str, command: Command) -> bool:
         """Run a command; False when the car's rules refused it (no events)."""
         try:
             self.services.commands.execute(car_id, command)

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from cartracker.domain.car import Car, decide, evolve, fold
+from cartracker.domain.catalog import ON_A_CAR, CommandEntry
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
 from cartracker.domain.events import BrakesInspected, CarAdded, OilChanged, OwnerChanged, TiresReplaced
 from cartracker.domain.money import format_cents, parse_charge
@@ -134,18 +135,10 @@ def test_owner_change_to_someone_else_is_accepted() -> None:
     assert event == OwnerChanged(new_owner="Alicia", occurred_at=NOW)
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ChangeOil(mileage=1, charge=1),
-        InspectBrakes(mileage=1, remainingPad=1),
-        ReplaceTires(numberOfTiresReplaced=1, charge=1),
-        ChangeOwner(newOwner="Bob"),
-    ],
-)
-def test_commands_on_a_car_that_does_not_exist_are_rejected(command: object) -> None:
+@pytest.mark.parametrize("entry", ON_A_CAR, ids=lambda entry: entry.name)
+def test_commands_on_a_car_that_does_not_exist_are_rejected(entry: CommandEntry) -> None:
     with pytest.raises(CarNotFound):
-        decide(None, command, NOW, car_id=CAR_ID)  # type: ignore[arg-type]
+        decide(None, entry.command.model_validate(entry.example), NOW, car_id=CAR_ID)
 
 
 def test_adding_a_car_that_exists_is_rejected() -> None:
@@ -179,7 +172,13 @@ def test_folding_the_history_gives_the_current_state() -> None:
 
 
 def test_money_is_exact_where_floats_are_not() -> None:
-    assert 0.1 + 0.2 != 0.3
+    # Ten charges of 0.10 on a car total exactly 1.00 (as floats they would sum to 0.9999999999999999).
+    dime = OilChanged(mileage=1, charge_cents=parse_charge(0.1), occurred_at=NOW)
+    added = CarAdded(make="Saab", model="900", owner="Eve", occurred_at=NOW)
+    car = fold(None, [added, *[dime] * 10], car_id=CAR_ID)
+    assert car is not None
+    assert car.total_charges_cents == 100
+    assert format_cents(car.total_charges_cents) == "1.00"
     assert parse_charge(0.1) + parse_charge(0.2) == parse_charge("0.30")
     assert format_cents(parse_charge(0.1) + parse_charge(0.2)) == "0.30"
     assert format_cents(5) == "0.05"
