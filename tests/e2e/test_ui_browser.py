@@ -1,8 +1,9 @@
 """The web page in headless Chromium against the local host: what a user sees and does.
 
-One browser per module and one tab per test (a tab has its own sessionStorage, so each
-test starts with no remembered writes and no function key). Waiting is always for a
-condition in the page, with Playwright's `expect` and its deadline, never a sleep.
+One browser per module with a desktop and a phone window, and one tab per test (a tab has
+its own sessionStorage, so each test starts with no remembered writes and no function key).
+Waiting is always for a condition in the page, with Playwright's `expect` and its deadline,
+never a sleep.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
 
 from cartracker.localhost.changefeed import ChangeFeedPump
 from tests.e2e.conftest import LiveApi
-from tests.support.browser import PageProblems, chromium_context, save_screenshot
+from tests.support.browser import (
+    PageProblems,
+    broken_words,
+    browser_context,
+    chromium,
+    save_screenshot,
+    sideways_overflow,
+    wrapped,
+)
 
 TIMEOUT_MS = 5_000  # for anything the page does by itself after a click
 PROJECTION_TIMEOUT_MS = 15_000  # for the projector to catch up and the page's polling to notice
@@ -24,8 +33,14 @@ PAGE_SIZE = 10  # the page's list page size (PAGE_SIZE in app.js)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[BrowserContext]:
-    with chromium_context() as context:
+def chromium_browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_browser: Browser) -> Iterator[BrowserContext]:
+    with browser_context(chromium_browser) as context:
         context.set_default_timeout(TIMEOUT_MS)
         yield context
 
@@ -116,7 +131,9 @@ def test_a_new_car_is_listed_at_once_as_predicted_then_deferred_once_projected(
         expect(row.locator(".badge")).to_have_text("predicted")
         expect(page.locator("#list-freshness")).to_have_text("predicted")
         expect(page.locator("#car-rows tr").first).to_have_attribute("data-car-id", car_id)  # newest first
-        expect(page.locator("#status")).to_contain_text("Car added")
+        expect(page.locator("#add-car .outcome")).to_have_text(
+            re.compile(r"^Car added: Toyota Corolla, version 1\.$")
+        )
         save_screenshot(page, "car-list")
     finally:
         pump.resume()
@@ -127,9 +144,81 @@ def test_a_new_car_is_listed_at_once_as_predicted_then_deferred_once_projected(
     assert page.evaluate("JSON.parse(sessionStorage.getItem('cartracker.writes') || '[]')") == []
 
 
+# ---------------------------------------------------------------- on a phone
+
+# Second in the module, so that its screenshot shows a short list of this module's own cars.
+
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's viewport in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def phone_browser(chromium_browser: Browser) -> Iterator[BrowserContext]:
+    with browser_context(chromium_browser, **PHONE, phone=True) as context:
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context
+
+
+@pytest.fixture
+def phone(phone_browser: BrowserContext, problems: PageProblems) -> Iterator[Page]:
+    tab = problems.watch(phone_browser.new_page())
+    yield tab
+    tab.close()
+    assert problems.take() == []
+
+
+def assert_fits_a_phone(page: Page, view: str) -> None:
+    """No word broken across lines, no date spread over two, and no sideways scrolling."""
+    checks = {
+        "words broken mid-word": broken_words(page),
+        "dates wrapped": wrapped(page, "main time"),
+        "pixels of sideways scrolling": sideways_overflow(page),
+    }
+    found = {what: found for what, found in checks.items() if found}
+    assert found == {}, f"in the {view}: {found}"
+
+
+def test_on_a_phone_the_list_history_and_details_fit_without_breaking_words(
+    phone: Page, live_api: LiveApi, pump: ChangeFeedPump
+) -> None:
+    """Realistic long names and large amounts, at 390 px: every table cell readable as written."""
+    add_car(live_api, "Volkswagen", "Multivan Highline", "Anne-Sophie Vanderheyden")
+    add_car(live_api, "Land Rover", "Range Rover Sport Autobiography", "Bartholomew Featherstonehaugh")
+    car_id = add_car(live_api, "Mercedes-Benz", "GLE 450 4MATIC Coupé", "Maximiliane Oberhauser-Lindqvist")
+    for path, body in [
+        ("oil-changes", {"mileage": 1_250_000, "charge": "99999.99"}),
+        ("brake-inspections", {"mileage": 1_999_999, "remainingPad": 5}),
+        ("tire-replacements", {"numberOfTiresReplaced": 4, "charge": "99999.99"}),
+        ("owner-changes", {"newOwner": "Konstantinos Papadopoulos"}),
+        ("oil-changes", {"mileage": 1_999_999, "charge": "100000"}),
+    ]:
+        assert live_api.post(f"cars/{car_id}/{path}", body).status_code == 200
+    pump.wait_until_caught_up()
+
+    open_list(phone, live_api)
+    expect(row_of(phone, car_id)).to_contain_text("299999.98")
+    expect(row_of(phone, car_id).locator(".badge")).to_have_text("deferred")
+    # Stacked, each cell says which column it is.
+    labels = row_of(phone, car_id).locator("td").evaluate_all("cells => cells.map((c) => c.dataset.label)")
+    assert labels == ["Make", "Model", "Owner", "Last serviced", "Charges", "Freshness"]
+    assert_fits_a_phone(phone, "list")
+    save_screenshot(phone, "phone-list")
+
+    row_of(phone, car_id).get_by_role("link").click()
+    expect(fact(phone, "Version")).to_have_text("6")
+    expect(phone.locator("#history-rows tr")).to_have_count(6)
+    assert_fits_a_phone(phone, "details and history")
+    save_screenshot(phone, "phone-details")
+
+
 def test_the_list_pages_newest_first_and_totals_every_cars_charges(
     page: Page, live_api: LiveApi, pump: ChangeFeedPump
 ) -> None:
+    pump.wait_until_caught_up()
+    assert live_api.get(f"cars?pageSize={PAGE_SIZE}").json()["continuationToken"] is None, "needs one page"
+    open_list(page, live_api)
+    expect(page.locator("#car-rows tr").first).to_be_visible()
+    expect(page.locator("#pager")).to_be_hidden()  # one page: nothing to page through
+
     owner = f"Owner {uuid.uuid4().hex[:8]}"
     car_ids = [add_car(live_api, "Dacia", f"Logan {n}", owner) for n in range(PAGE_SIZE + 1)]
     charged = live_api.post(f"cars/{car_ids[0]}/oil-changes", {"mileage": 1000, "charge": "12.34"})
@@ -144,6 +233,7 @@ def test_the_list_pages_newest_first_and_totals_every_cars_charges(
     expect(page.locator("#car-count")).to_have_text(str(expected["carCount"]))
     expect(page.locator("#list-total")).to_have_text(expected["totalCharges"])
     expect(page.locator("#list-freshness")).to_have_text("deferred")
+    expect(page.locator("#pager")).to_be_visible()
     expect(page.locator("#previous-page")).to_be_disabled()
 
     page.locator("#next-page").click()
@@ -166,13 +256,15 @@ def test_each_service_form_updates_the_details_view_and_its_history(page: Page, 
 
     submit(page.locator("#change-oil"), {"Mileage": "12000", "Charge": "49.99"})
     expect(fact(page, "Total charges")).to_have_text("49.99")
-    expect(fact(page, "Last mileage")).to_have_text("12,000")
+    expect(fact(page, "Last mileage")).to_have_text("12000")
     expect(fact(page, "Oil changes")).to_have_text("1")
 
     submit(page.locator("#inspect-brakes"), {"Mileage": "12500", "Remaining pad (%)": "62"})
     expect(fact(page, "Remaining pad")).to_have_text("62%")
-    expect(fact(page, "Last mileage")).to_have_text("12,500")
-    expect(page.locator("#change-oil")).to_contain_text("at least 12,500")
+    expect(fact(page, "Last mileage")).to_have_text("12500")
+    expect(page.locator("#change-oil [data-mileage-hint]")).to_have_text(
+        "at least 12500 (the last recorded mileage)"
+    )
 
     submit(page.locator("#replace-tires"), {"Tires replaced": "4", "Charge": "320"})
     expect(fact(page, "Tires replaced")).to_have_text("4")
@@ -206,6 +298,8 @@ def test_a_rejected_command_shows_the_servers_message_next_to_its_field(
 
     error = oil.locator('[data-error-for="mileage"]')
     expect(error).to_have_text("mileage 100 is below the last recorded mileage 30000")
+    # The hint had said so in the same words and digits.
+    expect(oil.locator("[data-mileage-hint]")).to_have_text("at least 30000 (the last recorded mileage)")
     expect(oil.get_by_label("Mileage")).to_have_attribute("aria-invalid", "true")
     expect(oil.locator('[data-error-for="charge"]')).to_be_empty()
     expect(fact(page, "Version")).to_have_text("2")
@@ -219,7 +313,7 @@ def test_a_rejected_command_shows_the_servers_message_next_to_its_field(
     expect(error).to_be_empty()
 
 
-def test_the_browser_checks_a_form_before_sending_it(page: Page, live_api: LiveApi) -> None:
+def test_the_page_checks_a_form_before_sending_it(page: Page, live_api: LiveApi) -> None:
     car_id = add_car(live_api, "Fiat", "Panda", "Gustav")
     open_car(page, live_api, car_id)
     posts: list[str] = []
@@ -228,9 +322,75 @@ def test_the_browser_checks_a_form_before_sending_it(page: Page, live_api: LiveA
 
     submit(tires, {"Tires replaced": "5", "Charge": "49.999"})
 
-    expect(tires.locator('[data-error-for="charge"]')).to_contain_text("at most 2 decimals")
-    expect(tires.locator('[data-error-for="numberOfTiresReplaced"]')).not_to_be_empty()
+    expect(tires.locator('[data-error-for="charge"]')).to_have_text(
+        "Enter an amount from 0 to 100000 with at most 2 decimals, such as 49.99."
+    )
+    expect(tires.locator('[data-error-for="numberOfTiresReplaced"]')).to_have_text(
+        "Enter a whole number from 1 to 4."
+    )
     assert posts == []
+
+
+# What an empty submission of each form says under each field: the page's words, never the browser's.
+EMPTY_FORM_MESSAGES = {
+    "#change-oil": {
+        "mileage": "Enter a whole number from 0 to 2000000.",
+        "charge": "Enter an amount from 0 to 100000 with at most 2 decimals, such as 49.99.",
+    },
+    "#inspect-brakes": {
+        "mileage": "Enter a whole number from 0 to 2000000.",
+        "remainingPad": "Enter a whole number from 0 to 100.",
+    },
+    "#replace-tires": {
+        "numberOfTiresReplaced": "Enter a whole number from 1 to 4.",
+        "charge": "Enter an amount from 0 to 100000 with at most 2 decimals, such as 49.99.",
+    },
+    "#change-owner": {"newOwner": "Enter 1 to 50 characters."},
+}
+
+
+def test_every_message_from_the_pages_own_checks_is_in_its_own_words(page: Page, live_api: LiveApi) -> None:
+    car_id = add_car(live_api, "Opel", "Astra", "Ines")
+    open_car(page, live_api, car_id)
+
+    for selector, messages in EMPTY_FORM_MESSAGES.items():
+        form = page.locator(selector)
+        form.get_by_role("button").click()
+        for field, message in messages.items():
+            expect(form.locator(f'[data-error-for="{field}"]')).to_have_text(message)
+            browsers = form.locator(f'input[name="{field}"]').evaluate("input => input.validationMessage")
+            assert browsers, "the browser itself objects too"
+            assert browsers != message
+    assert page.locator("[role=tooltip], :popover-open").count() == 0
+
+    page.locator("#change-owner").get_by_label("New owner").fill("   ")
+    page.locator("#change-owner").get_by_role("button").click()
+    expect(page.locator('#change-owner [data-error-for="newOwner"]')).to_have_text(
+        "Enter 1 to 50 characters."
+    )
+
+
+def test_a_failed_submission_leaves_no_earlier_success_message(page: Page, live_api: LiveApi) -> None:
+    car_id = add_car(live_api, "Renault", "Clio", "Jonas")
+    open_car(page, live_api, car_id)
+    oil, brakes = page.locator("#change-oil"), page.locator("#inspect-brakes")
+
+    submit(oil, {"Mileage": "40000", "Charge": "75.50"})
+    expect(oil.locator(".outcome")).to_have_text("Oil change recorded: Renault Clio, version 2.")
+
+    submit(brakes, {"Mileage": "39000", "Remaining pad (%)": "40"})  # refused by the server
+    expect(brakes.locator('[data-error-for="mileage"]')).to_contain_text(
+        "below the last recorded mileage 40000"
+    )
+    expect(oil.locator(".outcome")).to_be_empty()
+    expect(brakes.locator(".outcome")).to_be_empty()
+    expect(page.locator("#status")).to_be_empty()
+
+    submit(oil, {"Mileage": "41000", "Charge": "75.50"})
+    expect(oil.locator(".outcome")).to_have_text("Oil change recorded: Renault Clio, version 3.")
+    oil.get_by_role("button").click()  # empty: refused by the page's own checks
+    expect(oil.locator('[data-error-for="mileage"]')).not_to_be_empty()
+    expect(oil.locator(".outcome")).to_be_empty()
 
 
 # ---------------------------------------------------------------- safety
@@ -297,7 +457,11 @@ def test_a_401_makes_the_page_ask_for_a_key_once_and_send_it(page: Page, live_ap
 
     expect(dialog).to_be_visible()
     expect(page.locator("#key-refused")).to_be_hidden()
+    dialog.get_by_role("button", name="Use key").click()  # no key: the page says so, the dialog stays
+    expect(page.locator("#key-missing")).to_be_visible()
+    expect(dialog).to_be_visible()
     dialog.get_by_label("Function key").fill("wrong-key")
+    expect(page.locator("#key-missing")).to_be_hidden()
     dialog.get_by_role("button", name="Use key").click()
     expect(page.locator("#status")).to_contain_text("needs a valid function key")
 

@@ -36,14 +36,36 @@ function storeKey(key) {
 
 let keyPrompt = null; // one pending prompt, shared by every request that got a 401 meanwhile
 let keyRefused = false; // the last key tried was answered 401: say so when asking again
+let keyDialogReady = false;
+
+/** An empty key is answered in the page's words, not the browser's bubble, and the dialog stays. */
+function prepareKeyDialog() {
+  if (keyDialogReady) return;
+  keyDialogReady = true;
+  const input = $("#key-input");
+  input.form.addEventListener("submit", (event) => {
+    if (event.submitter?.value !== "ok" || input.value.trim() !== "") return;
+    event.preventDefault();
+    $("#key-missing").hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  });
+  input.addEventListener("input", () => {
+    $("#key-missing").hidden = true;
+    input.removeAttribute("aria-invalid");
+  });
+}
 
 /** Ask for a function key (once, however many requests are waiting); resolves to the key or null. */
 function askForKey() {
   if (keyPrompt === null) {
+    prepareKeyDialog();
     keyPrompt = new Promise((resolve) => {
       const dialog = $("#key-dialog");
       const input = $("#key-input");
       $("#key-refused").hidden = !keyRefused;
+      $("#key-missing").hidden = true;
+      input.removeAttribute("aria-invalid");
       input.value = "";
       dialog.returnValue = "";
       dialog.addEventListener(

@@ -6,8 +6,8 @@
 // projector catches up (see writes.js). While anything is predicted the list polls.
 
 import { ApiError, api, newId } from "./api.js";
-import { $, badge, clearError, count, el, numberFormat, setStatus, when, words } from "./dom.js";
-import { checkFields, clearErrorOnInput, clearErrors, formBody, showProblem } from "./forms.js";
+import { $, badge, clearError, count, el, setStatus, tableRows, when, words } from "./dom.js";
+import { checkFields, clearErrorOnInput, clearErrors, formBody, showOutcome, showProblem } from "./forms.js";
 import { forgetAllWrites, forgetProjected, pendingWrites, rememberWrite } from "./writes.js";
 
 const PAGE_SIZE = 10;
@@ -18,6 +18,8 @@ const HISTORY_PAGE_SIZE = 50;
 async function submitCommand(event) {
   event.preventDefault();
   const form = event.currentTarget;
+  // Every earlier outcome is out of date now, this form's and the others' alike.
+  for (const other of document.querySelectorAll("form.command")) showOutcome(other, null);
   clearErrors(form);
   if (!checkFields(form)) return;
   const carId = carView.id;
@@ -33,7 +35,8 @@ async function submitCommand(event) {
     });
     rememberWrite(result);
     form.reset();
-    setStatus(`${form.dataset.done}: ${result.car.make} ${result.car.model}, version ${result.version}.`);
+    // Said under the button, where the eye is: on a phone the top of the page is out of sight.
+    showOutcome(form, `${form.dataset.done}: ${result.car.make} ${result.car.model}, version ${result.version}.`);
     if (!form.dataset.path) {
       list.pages = [null]; // newest first: the new car is on the first page
       await loadList();
@@ -94,6 +97,7 @@ function renderList(answer) {
       el("td", {}, badge(car.freshness)),
     ),
   );
+  tableRows($("table.cars"), rows);
   $("#car-rows").replaceChildren(...rows);
   $("#empty-list").hidden = rows.length > 0 || list.pages.length > 1;
   $("#car-count").textContent = count(answer.carCount);
@@ -102,6 +106,7 @@ function renderList(answer) {
   list.next = answer.continuationToken || null;
   $("#next-page").disabled = list.next === null;
   $("#previous-page").disabled = list.pages.length === 1;
+  $("#pager").hidden = list.next === null && list.pages.length === 1; // one page: nothing to page through
 }
 
 /** Poll while the page shows predictions, backing off gently, until the projector catches up. */
@@ -140,10 +145,11 @@ function renderCar(car) {
   $("#car-title").textContent = `${car.make} ${car.model}`;
   const facts = FACTS.map(([label, value]) => el("div", {}, el("dt", {}, label), el("dd", {}, value(car))));
   $("#car-facts").replaceChildren(...facts);
+  // The number as the server's message writes it ("below the last recorded mileage 12500").
   const hint =
     typeof car.lastMileage === "number"
-      ? `at least ${numberFormat.format(car.lastMileage)} (the last recorded mileage)`
-      : "0–2,000,000";
+      ? `at least ${car.lastMileage} (the last recorded mileage)`
+      : "0 to 2000000";
   for (const node of document.querySelectorAll("[data-mileage-hint]")) node.textContent = hint;
 }
 
@@ -161,9 +167,8 @@ async function loadCar() {
 
 /** An event's data as one line of text; charges arrive as two-decimal strings and stay as they are. */
 function describe(data) {
-  const shown = (value) => (typeof value === "number" ? numberFormat.format(value) : String(value));
   return Object.entries(data ?? {})
-    .map(([key, value]) => `${words(key)}: ${shown(value)}`)
+    .map(([key, value]) => `${words(key)}: ${String(value)}`)
     .join(", ");
 }
 
@@ -190,6 +195,7 @@ async function loadHistory(more = false) {
         el("td", {}, describe(event.data)),
       ),
     );
+    tableRows($("table.history"), rows);
     if (more) $("#history-rows").append(...rows);
     else $("#history-rows").replaceChildren(...rows);
     carView.historyAfter = answer.continuationToken || null;

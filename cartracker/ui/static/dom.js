@@ -26,7 +26,6 @@ export function badge(freshness) {
   return el("span", { class: known ? `badge ${freshness}` : "badge" }, String(freshness ?? "unknown"));
 }
 
-export const numberFormat = new Intl.NumberFormat();
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function when(iso) {
@@ -36,8 +35,26 @@ export function when(iso) {
   return el("time", { datetime: String(iso) }, text);
 }
 
+/** A number as the API writes it and the forms take it: digits only, no thousands separators. */
 export function count(value) {
-  return typeof value === "number" ? numberFormat.format(value) : "—";
+  return typeof value === "number" ? String(value) : "—";
+}
+
+/**
+ * Label each cell of `rows` (body rows for `table`) with its column's heading. On a narrow screen the
+ * stylesheet stacks a row's cells and shows the label beside each one; the ARIA roles keep the
+ * rows and cells a table for assistive technology, which some browsers stop doing once a table's
+ * parts are no longer displayed as table parts.
+ */
+export function tableRows(table, rows) {
+  const headings = Array.from(table.tHead.rows[0].cells, (cell) => cell.textContent.trim());
+  for (const row of rows) {
+    row.setAttribute("role", "row");
+    Array.from(row.cells).forEach((cell, column) => {
+      cell.setAttribute("role", "cell");
+      cell.dataset.label = headings[column] ?? "";
+    });
+  }
 }
 
 /** "numberOfTiresReplaced" -> "number of tires replaced". */

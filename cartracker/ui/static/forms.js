@@ -1,5 +1,6 @@
-// The command forms: the browser's own checks and the server's problem+json errors, each
-// message shown under the field it is about.
+// The command forms: the page's own checks and the server's problem+json errors, each
+// message shown under the field it is about, and the outcome of the last submission under
+// the form's button.
 
 import { ApiError } from "./api.js";
 
@@ -24,7 +25,9 @@ function showError(form, field, message) {
   slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
 }
 
+/** Forget the form's messages: its fields' and its last outcome. */
 export function clearErrors(form) {
+  showOutcome(form, null);
   for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
 }
@@ -38,17 +41,25 @@ export function clearErrorOnInput(form) {
   });
 }
 
-/** The browser's own checks (the inputs' required/min/max/pattern), shown where the server's go. */
+/**
+ * The inputs' own constraints (required/min/max/step/pattern), checked before anything is sent.
+ * The message is always the input's `data-invalid`, in the page's words: the browser's own
+ * (`validationMessage`) differs by browser and language, and would sit next to the server's.
+ */
 export function checkFields(form) {
   let valid = true;
   for (const input of form.querySelectorAll("input[name]")) {
     if (input.checkValidity()) continue;
     valid = false;
-    const message =
-      input.validity.valueMissing || !input.dataset.invalid ? input.validationMessage : input.dataset.invalid;
-    showError(form, input.name, message);
+    showError(form, input.name, input.dataset.invalid || "Check this value.");
   }
   return valid;
+}
+
+/** Say how the form's last submission went; `null` clears it. */
+export function showOutcome(form, message) {
+  const slot = form.querySelector(".outcome");
+  if (slot) slot.textContent = message ?? "";
 }
 
 /** The command's JSON body. Charges stay strings: money never travels as a float. */
