@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/python -m pip install -q --disable-pip-version-check
 CHECKOV_VENV := .venv-checkov
 # The newest Python the code is tested on, and the default the infra deploys (tests/infra checks both).
 NEWEST_PYTHON := 3.13
@@ -10,12 +11,30 @@ NEWEST_VENV := .venv-$(NEWEST_PYTHON)
 PYTHON313 ?= $(shell bash scripts/find-python.sh $(NEWEST_PYTHON))
 HOST ?= 127.0.0.1
 PORT ?= 7071
+# The local host's data (`make run`, `make demo`): `make reset` deletes this directory and nothing else.
+DATA := .data
+DB := $(DATA)/cartracker.sqlite3
 
-.PHONY: run test ci lint typecheck pytest pytest-newest setup setup-test workflow-tools chromium checkov bench screenshots clean
+# Before a venv is made: stop with one line saying what to do when $(PYTHON) (or the venv, once it
+# exists) is not a Python CarTracker supports, instead of letting pip fail at length.
+check_python = $(eval python_problem := $(shell bash scripts/check-python.sh "$(PYTHON)" "$(MAKECMDGOALS)" $(1)))$(if $(python_problem),$(error $(python_problem)))
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+.PHONY: run demo reset test ci lint typecheck pytest pytest-newest setup setup-serve setup-test workflow-tools chromium checkov bench screenshots clean
+
+# Everything `make test` needs. It covers what `make run` needs, so it marks that installed too.
+$(VENV)/.installed: requirements.txt requirements-serve.txt requirements-test.txt requirements-dev.txt
+	$(call check_python,$(VENV))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $@ $(VENV)/.serve-installed
+
+# Only what serving needs (the runtime and h11), so a first `make run` skips every test tool; `make
+# test` adds them to the same venv. --no-compile: Python compiles what the server imports when it
+# first runs, a fraction of what pip would compile up front.
+$(VENV)/.serve-installed: requirements.txt requirements-serve.txt requirements-test.txt
+	$(call check_python,$(VENV))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --no-compile -r requirements-serve.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -24,6 +43,7 @@ node_modules/.installed: package.json package-lock.json
 
 # checkov pins many packages of its own, so it lives in a venv of its own.
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(call check_python,$(CHECKOV_VENV))
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
@@ -42,6 +62,8 @@ $(NEWEST_VENV)/.installed: requirements.txt requirements-test.txt
 
 setup: $(VENV)/.installed
 
+setup-serve: $(VENV)/.serve-installed
+
 workflow-tools: $(VENV)/.workflow-tools
 
 chromium:
@@ -51,12 +73,21 @@ checkov: $(CHECKOV_VENV)/.installed
 
 setup-test: setup node_modules/.installed chromium checkov workflow-tools
 
-run: setup
-	$(BIN)/python -m cartracker serve --host $(HOST) --port $(PORT) --db .data/cartracker.sqlite3
+run: setup-serve
+	$(BIN)/python -m cartracker serve --host $(HOST) --port $(PORT) --db $(DB)
+
+# A few dozen cars with histories, through the command service; running it again adds nothing.
+demo: setup-serve
+	$(BIN)/python -m cartracker demo --db $(DB)
+
+# Deletes the local data only (stop `make run` first); `make clean` also deletes the venvs and tools.
+reset:
+	rm -rf $(DATA)
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy
@@ -83,4 +114,4 @@ screenshots: setup chromium
 	CARTRACKER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_ui_browser.py -q
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(NEWEST_VENV) node_modules dist .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NEWEST_VENV) node_modules dist $(DATA) .pytest_cache .mypy_cache .ruff_cache

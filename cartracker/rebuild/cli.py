@@ -1,4 +1,4 @@
-"""`python -m cartracker rebuild car-list`: the rebuild over the embedded store, from the command line.
+"""`python -m cartracker rebuild NAME`: the rebuild over the embedded store, from the command line.
 
 The heavy imports wait until the command runs, so that `--help` stays fast.
 """
@@ -9,22 +9,24 @@ import argparse
 import json
 import logging
 from dataclasses import replace
-from pathlib import Path
 
+from cartracker import db_path
 from cartracker.rebuild import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, VIEWS
 
 log = logging.getLogger("cartracker.rebuild")
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], *, default_db: str) -> None:
-    """Add `rebuild <view>` to the `python -m cartracker` parser."""
+    """Add `rebuild NAME` to the `python -m cartracker` parser."""
     rebuild = commands.add_parser(
         "rebuild",
         help="re-derive a projection from the heads, as the Durable Functions orchestration does",
-        description="Rebuild a projection over the embedded SQLite store. The local host cannot run "
-        "Durable Functions; this runs the same orchestrator and activities, inline and in order.",
+        description="Rebuild a projection over the embedded SQLite store --db, in place: safe beside a "
+        "running `serve`. The local host cannot run Durable Functions; this runs the same orchestrator and "
+        "activities, inline and in order, and prints a summary as JSON.",
     )
-    rebuild.add_argument("view", choices=VIEWS, help="the projection to rebuild")
+    # Checked when the command runs, so that an unknown name is one line, not argparse's usage text.
+    rebuild.add_argument("view", metavar="NAME", help=f"the projection to rebuild: {', '.join(VIEWS)}")
     rebuild.add_argument("--db", default=default_db, help="SQLite file (default: %(default)s)")
     rebuild.add_argument(
         "--page-size",
@@ -32,7 +34,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], *
         default=DEFAULT_PAGE_SIZE,
         help=f"heads per page, 1-{MAX_PAGE_SIZE} (default: %(default)s)",
     )
-    rebuild.set_defaults(run=_run)
+    rebuild.set_defaults(
+        run=_run, interrupted="interrupted: the view may be part-rebuilt; run the rebuild again to finish"
+    )
 
 
 def _page_size(text: str) -> int:
@@ -47,10 +51,12 @@ def _run(args: argparse.Namespace) -> int:
     from cartracker.rebuild.orchestrator import RebuildFailed, RebuildInput  # noqa: PLC0415
     from cartracker.settings import Settings  # noqa: PLC0415
 
-    if not Path(args.db).is_file():
-        log.error("no store at %s: nothing to rebuild (pass --db)", args.db)
+    if args.view not in VIEWS:
+        log.error("no projection is called %r; registered: %s", args.view, ", ".join(VIEWS))
         return 2
     settings = replace(Settings.from_env(), store="sqlite", sqlite_path=args.db)
+    with db_path.opening(args.db, create=False):  # a bad path is one line, exit status 2 (see __main__)
+        services = bootstrap(settings)
     log.info(
         "rebuilding %s in %s (%d shards, pages of %d heads); Durable Functions do not run locally, "
         "so the orchestration's activities run here, in order",
@@ -60,9 +66,8 @@ def _run(args: argparse.Namespace) -> int:
         args.page_size,
     )
     try:
-        summary = run_rebuild(
-            bootstrap(settings), RebuildInput(shards=settings.list_shards, page_size=args.page_size)
-        )
+        job = RebuildInput(projection=args.view, shards=settings.list_shards, page_size=args.page_size)
+        summary = run_rebuild(services, job)
     except RebuildFailed as exc:
         log.error("%s", exc.message)
         return 1
