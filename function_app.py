@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from cartracker.functions import car_list, cars, commands, rebuild, system, ui
+from cartracker.functions import car_list, cars, commands, projections, rebuild, service_due, system, ui
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -17,5 +17,7 @@ app.register_functions(commands.bp)
 app.register_functions(cars.bp)
 app.register_functions(system.bp)
 app.register_functions(car_list.bp)
+app.register_functions(service_due.bp)
 app.register_functions(ui.bp)
 app.register_functions(rebuild.bp)
+app.register_functions(projections.bp)

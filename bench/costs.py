@@ -36,7 +36,7 @@ from bench.stores import cosmos_database
 from cartracker.documents import idempotency_id
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
 from cartracker.ports import Document
-from cartracker.projection.documents import row_partition
+from cartracker.projection.car_list import row_partition
 from cartracker.service.car_list import DEFAULT_PAGE_SIZE
 from tests.infra.test_indexing_policies import deployed_policies, is_indexed
 

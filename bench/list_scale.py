@@ -35,13 +35,8 @@ from cartracker.adapters.sqlite_db import SqliteDatabase
 from cartracker.adapters.sqlite_events import SqliteEventStore
 from cartracker.adapters.sqlite_views import SqliteViewStore
 from cartracker.ports import Document
-from cartracker.projection.car_list import CarListRow, row_document
-from cartracker.projection.documents import (
-    SUBTOTAL_ID,
-    as_int,
-    row_partition,
-    subtotal_document,
-)
+from cartracker.projection.car_list import CarListRow, row_document, row_partition, subtotal_document
+from cartracker.projection.documents import SUBTOTAL_ID, as_int
 from cartracker.projection.ports import MAX_ROWS_PER_WRITE, RowWrite, ViewStore
 from cartracker.service.car_list import CarListQueries
 from cartracker.settings import DEFAULT_LIST_SHARDS

@@ -2,7 +2,7 @@
 
 Cars are added and serviced round-robin (one command per car per round), so a
 batch holds documents of many cars and touches most shards, as on a busy day.
-Only `CarListProjector.apply` -- the change-feed function's body -- is timed:
+Only the car list's `Projector.apply` -- the change-feed function's body -- is timed:
 reading the feed is the Functions host's work on Azure. On SQLite the batches
 come from the store's own change feed; the Cosmos test server has none, so
 there the same documents are read back per car and put in feed order (each
@@ -47,7 +47,7 @@ def run(ctx: Context) -> Section:
             f"events projected, batches of {BATCH} feed documents",
             "events/s",
             {store: r["eventsPerSecond"] for store, r in rates.items()},
-            note="CarListProjector.apply only; each car: 1 add + 4 commands, so 5 events and 1 head",
+            note="the car list's Projector.apply only; each car: 1 add + 4 commands, so 5 events and 1 head",
             detail=rates,
         )
     )

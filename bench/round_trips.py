@@ -18,7 +18,7 @@ from bench.report import Figure, Section, Store, Target
 from bench.stores import PortCalls, cosmos_database, sqlite_services
 from cartracker.bootstrap import Services
 from cartracker.domain.commands import AddCar, ChangeOil
-from cartracker.projection.documents import row_partition
+from cartracker.projection.car_list import row_partition
 from cartracker.service.commands import CommandService
 
 VOLVO = AddCar(make="Volvo", model="V70", owner="Alice")

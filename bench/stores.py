@@ -27,8 +27,9 @@ from azure.cosmos import CosmosClient
 from cartracker import request_charge
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.ports import EventStore
+from cartracker.projection.car_list import CAR_LIST
+from cartracker.projection.engine import Projector
 from cartracker.projection.ports import ViewStore
-from cartracker.projection.projector import CarListProjector
 from cartracker.service.car_list import CarListQueries
 from cartracker.service.commands import CommandService
 from cartracker.service.queries import CarQueries
@@ -125,7 +126,7 @@ class PortCalls:
             views=views,
             commands=CommandService(events),
             queries=CarQueries(events),
-            projector=CarListProjector(views, events, shards=shards, clock=services.commands.clock),
+            projector=Projector(CAR_LIST, views, events, shards=shards, clock=services.commands.clock),
             car_list=CarListQueries(views, events, shards=shards),
         )
 

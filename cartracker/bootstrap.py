@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cartracker.ports import EventStore
+from cartracker.ports import ChangeFeedProgress, EventStore
+from cartracker.projection.car_list import CAR_LIST
+from cartracker.projection.engine import AnyProjector, Projector
+from cartracker.projection.parked import ParkedChanges
 from cartracker.projection.ports import ViewStore
-from cartracker.projection.projector import CarListProjector
+from cartracker.projection.registry import PROJECTIONS
+from cartracker.projection.status import ProjectionStatuses
 from cartracker.service.car_list import CarListQueries
 from cartracker.service.commands import CommandService, utc_now
 from cartracker.service.queries import CarQueries
+from cartracker.service.service_due import ServiceDueQueries
 from cartracker.settings import Settings
 
 
@@ -29,8 +34,13 @@ class Services:
     queries: CarQueries
     backend: Any  # the SqliteDatabase or the CosmosClient underneath, for health checks and tools
     views: ViewStore
-    projector: CarListProjector
+    projectors: dict[str, AnyProjector]  # every registered projection's, by name: what the triggers run
     car_list: CarListQueries
+    service_due: ServiceDueQueries
+    # `projectors["car-list"]`, for the tools that drive the car list's projector directly (bench/).
+    projector: AnyProjector
+    statuses: ProjectionStatuses  # how far behind each projection is (GET manage/projections)
+    parked: ParkedChanges  # retrying parked changes (POST manage/parked/{id}/retry, ...)
 
 
 _services: Services | None = None
@@ -50,7 +60,9 @@ def bootstrap(
         from cartracker.adapters.sqlite_views import SqliteViewStore  # noqa: PLC0415
 
         db = SqliteDatabase(settings.sqlite_path)
-        events: EventStore = SqliteEventStore(db, clock=lambda: clock().timestamp())
+        sqlite_events = SqliteEventStore(db, clock=lambda: clock().timestamp())
+        events: EventStore = sqlite_events
+        feed: ChangeFeedProgress = sqlite_events
         views: ViewStore = SqliteViewStore(db)
         backend: Any = db
     else:
@@ -60,9 +72,14 @@ def bootstrap(
 
         client = shared_client(settings) if cosmos_client is None else cosmos_client
         database = client.get_database_client(settings.database)
-        events = CosmosEventStore(database.get_container_client(settings.events_container))
+        cosmos_events = CosmosEventStore(database.get_container_client(settings.events_container))
+        events, feed = cosmos_events, cosmos_events
         views = CosmosViewStore(database.get_container_client(settings.views_container))
         backend = client
+    projectors: dict[str, AnyProjector] = {
+        name: Projector(projection, views, events, shards=settings.list_shards, clock=clock)
+        for name, projection in PROJECTIONS.items()
+    }
     return Services(
         settings=settings,
         events=events,
@@ -70,8 +87,12 @@ def bootstrap(
         queries=CarQueries(events),
         backend=backend,
         views=views,
-        projector=CarListProjector(views, events, shards=settings.list_shards, clock=clock),
+        projectors=projectors,
+        projector=projectors[CAR_LIST.name],
+        statuses=ProjectionStatuses(views, feed, tuple(PROJECTIONS)),
+        parked=ParkedChanges(views, projectors),
         car_list=CarListQueries(views, events, shards=settings.list_shards),
+        service_due=ServiceDueQueries(views, clock=clock),
     )
 
 

@@ -30,7 +30,8 @@ from cartracker.domain.events import (
 EVENT_DOC = "event"
 HEAD_DOC = "head"
 IDEMPOTENCY_DOC = "idempotency"
-HEAD_SCHEMA_VERSION = 1
+# 2: the car records its last oil change and since when an oil change (by miles) or the brakes are due.
+HEAD_SCHEMA_VERSION = 2
 # How long an Idempotency-Key is remembered: a retry within it returns the first outcome.
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 

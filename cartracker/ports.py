@@ -70,3 +70,24 @@ class ChangeFeedSource(Protocol):
     def load_checkpoint(self, name: str) -> int: ...
 
     def save_checkpoint(self, name: str, position: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class FeedMark:
+    """A point of the `events` change feed: a store write time, and (embedded store) its position."""
+
+    ts: float | None  # seconds since the epoch; Cosmos DB's `_ts` is whole seconds
+    position: int | None  # the embedded store's global change-feed sequence; None on Cosmos DB
+
+
+class ChangeFeedProgress(Protocol):
+    """What the event store can say cheaply about its own change feed."""
+
+    def newest_change(self) -> FeedMark | None:
+        """The newest change in `events` (None: no document at all): one query."""
+        ...
+
+    def pending_changes(self, after: int | None) -> int | None:
+        """How many changes the feed delivers after position `after` (None: from the beginning);
+        None when the store cannot say cheaply (Cosmos DB)."""
+        ...

@@ -44,6 +44,8 @@ SETTING_CLIENT_ID = f"{CONNECTION_PREFIX}__clientId"
 
 # Change-feed lease prefixes, one per projector so that each keeps its own checkpoints.
 CAR_LIST_LEASE_PREFIX = "carList-"
+SERVICE_DUE_LEASE_PREFIX = "serviceDue-"
+
 
 # The Cosmos emulator's published, well-known key (not a secret).
 EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="

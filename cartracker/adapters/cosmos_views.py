@@ -12,34 +12,53 @@ queries from a continuation token, so an SDK token would silently restart the li
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
     CosmosBatchOperationError,
+    CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
 
 from cartracker.adapters.cosmos_client import store_errors
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document, VersionedDocument
-from cartracker.projection.documents import PARKED_PARTITION, ROW_DOC, SUBTOTAL_DOC, SUBTOTAL_ID
+from cartracker.projection.car_list import ROW_DOC, SUBTOTAL_DOC
+from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID, parked_id_prefix
 from cartracker.projection.ports import MAX_ROWS_PER_WRITE, ListSummary, RowWrite, ShardState
+from cartracker.projection.service_due import ROW_DOC as SERVICE_DUE_ROW_DOC
+from cartracker.projection.status import STATUS_PARTITION
 
 _SHARD = "SELECT * FROM c WHERE c.partitionKey = @pk AND (ARRAY_CONTAINS(@ids, c.id) OR c.id = @subtotal)"
 _FIRST_PAGE = "SELECT TOP @limit * FROM c WHERE c.docType = @row ORDER BY c.listKey DESC"
 _PAGE_BEFORE = (
     "SELECT TOP @limit * FROM c WHERE c.docType = @row AND c.listKey < @before ORDER BY c.listKey DESC"
 )
+_SERVICE_DUE = (
+    "SELECT TOP @limit * FROM c WHERE c.docType = @row AND c.dueKey > @after AND c.dueKey < @until "
+    "ORDER BY c.dueKey"
+)
 _SUMMARY = (
     "SELECT * FROM c WHERE c.docType = @subtotalDoc OR (c.docType = @row AND ARRAY_CONTAINS(@ids, c.id))"
 )
 _SUMMARY_PAGE = 1_100
-_PARKED = "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk ORDER BY c.parkedAt DESC"
-_WHOLE_SHARD = "SELECT * FROM c WHERE c.partitionKey = @pk AND c.docType = @row"
-_PARKED_BY_ID = "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk AND c.id > @after ORDER BY c.id"
+# One projection's parked changes share an id prefix (`id` is always indexed); "" matches them all.
+_PARKED = (
+    "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk AND STARTSWITH(c.id, @prefix) "
+    "ORDER BY c.parkedAt DESC"
+)
+_WHOLE_SHARD = "SELECT * FROM c WHERE c.partitionKey = @pk AND c.id != @subtotal"
+_PARKED_BY_ID = (
+    "SELECT TOP @limit * FROM c WHERE c.partitionKey = @pk AND c.id > @after "
+    "AND STARTSWITH(c.id, @prefix) ORDER BY c.id"
+)
+_COUNT_PARKED = "SELECT VALUE COUNT(1) FROM c WHERE c.partitionKey = @pk AND STARTSWITH(c.id, @prefix)"
+_STATUSES = "SELECT * FROM c WHERE c.partitionKey = @pk AND ARRAY_CONTAINS(@ids, c.id)"
+# A status document to create exists, or one to replace changed or is gone.
+_STATUS_CONFLICTS = (CosmosResourceExistsError, CosmosAccessConditionFailedError, CosmosResourceNotFoundError)
 
 
 class CosmosViewStore:
@@ -66,17 +85,25 @@ class CosmosViewStore:
         return ShardState(rows=found, subtotal=subtotal)
 
     def write_shard(
-        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+        self,
+        partition_key: str,
+        rows: Sequence[RowWrite],
+        subtotal: Document | None = None,
+        *,
+        subtotal_etag: str | None = None,
+        delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
-        operations = [_operation(row.doc, row.etag) for row in rows]
-        operations.append(_operation(subtotal, subtotal_etag))
+        operations: list[Any] = [_operation(row.doc, row.etag) for row in rows]
+        operations.extend(("delete", (car_id,), {"if_match_etag": etag}) for car_id, etag in delete_rows)
+        if subtotal is not None:
+            operations.append(_operation(subtotal, subtotal_etag))
         try:
             with store_errors():
                 self.container.execute_item_batch(operations, partition_key=partition_key)
         except CosmosBatchOperationError as exc:
-            # 409: a row we meant to create exists; 412: a row or the subtotal changed since we read
-            # it. Either way the batch was rolled back as a whole.
-            if exc.status_code in (409, 412):
+            # 409: a row or subtotal to create exists; 412: a row or the subtotal changed since we
+            # read it; 404: a row to replace or delete is gone. The batch was rolled back as a whole.
+            if exc.status_code in (404, 409, 412):
                 raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
             raise
 
@@ -91,6 +118,23 @@ class CosmosViewStore:
             return list(
                 self.container.query_items(
                     _FIRST_PAGE if before is None else _PAGE_BEFORE,
+                    parameters=parameters,
+                    enable_cross_partition_query=True,
+                    max_item_count=limit,
+                )
+            )
+
+    def list_service_due(self, *, until: str, after: str | None, limit: int) -> list[Document]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@limit", "value": limit},
+            {"name": "@row", "value": SERVICE_DUE_ROW_DOC},
+            {"name": "@after", "value": after or ""},
+            {"name": "@until", "value": until},
+        ]
+        with store_errors():
+            return list(
+                self.container.query_items(
+                    _SERVICE_DUE,
                     parameters=parameters,
                     enable_cross_partition_query=True,
                     max_item_count=limit,
@@ -122,10 +166,11 @@ class CosmosViewStore:
         with store_errors():
             self.container.upsert_item(doc)
 
-    def list_parked(self, *, limit: int) -> list[Document]:
+    def list_parked(self, *, limit: int, projection: str | None = None) -> list[Document]:
         parameters: list[dict[str, Any]] = [
             {"name": "@limit", "value": limit},
             {"name": "@pk", "value": PARKED_PARTITION},
+            {"name": "@prefix", "value": "" if projection is None else parked_id_prefix(projection)},
         ]
         with store_errors():
             return list(
@@ -146,7 +191,7 @@ class CosmosViewStore:
             subtotal = None
         parameters: list[dict[str, Any]] = [
             {"name": "@pk", "value": partition_key},
-            {"name": "@row", "value": ROW_DOC},
+            {"name": "@subtotal", "value": SUBTOTAL_ID},
         ]
         with store_errors():
             docs = list(
@@ -157,30 +202,14 @@ class CosmosViewStore:
         rows = {doc["id"]: VersionedDocument(doc, doc["_etag"]) for doc in docs}
         return ShardState(rows=rows, subtotal=subtotal)
 
-    def write_subtotal(
-        self,
-        partition_key: str,
-        subtotal: Document,
-        *,
-        subtotal_etag: str | None,
-        delete_rows: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        operations: list[Any] = [_operation(subtotal, subtotal_etag)]
-        operations.extend(("delete", (car_id,), {"if_match_etag": etag}) for car_id, etag in delete_rows)
-        try:
-            with store_errors():
-                self.container.execute_item_batch(operations, partition_key=partition_key)
-        except CosmosBatchOperationError as exc:
-            # 409: the subtotal to create exists; 412: it or a row changed; 404: a row is gone.
-            if exc.status_code in (404, 409, 412):
-                raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
-            raise
-
-    def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
+    def read_parked(
+        self, *, after: str | None, limit: int, projection: str | None = None
+    ) -> list[VersionedDocument]:
         parameters: list[dict[str, Any]] = [
             {"name": "@limit", "value": limit},
             {"name": "@pk", "value": PARKED_PARTITION},
             {"name": "@after", "value": after or ""},
+            {"name": "@prefix", "value": "" if projection is None else parked_id_prefix(projection)},
         ]
         with store_errors():
             docs = list(
@@ -202,6 +231,59 @@ class CosmosViewStore:
         except (CosmosResourceNotFoundError, CosmosAccessConditionFailedError):
             return False
         return True
+
+    def read_parked_change(self, doc_id: str) -> VersionedDocument | None:
+        try:
+            with store_errors():
+                doc = self.container.read_item(doc_id, partition_key=PARKED_PARTITION)
+        except CosmosResourceNotFoundError:
+            return None
+        return VersionedDocument(doc, doc["_etag"])
+
+    def count_parked(self, projection: str) -> int:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@pk", "value": PARKED_PARTITION},
+            {"name": "@prefix", "value": parked_id_prefix(projection)},
+        ]
+        with store_errors():
+            counts = list(
+                self.container.query_items(
+                    _COUNT_PARKED, parameters=parameters, partition_key=PARKED_PARTITION
+                )
+            )
+        # A `SELECT VALUE` query yields bare values; the SDK's type says documents.
+        return int(cast(Any, counts[0])) if counts else 0
+
+    # --- for status ------------------------------------------------------------------------------
+
+    def read_statuses(self, doc_ids: Sequence[str]) -> dict[str, VersionedDocument]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@pk", "value": STATUS_PARTITION},
+            {"name": "@ids", "value": list(doc_ids)},
+        ]
+        with store_errors():
+            docs = list(
+                self.container.query_items(
+                    _STATUSES,
+                    parameters=parameters,
+                    partition_key=STATUS_PARTITION,
+                    max_item_count=max(1, len(doc_ids)),
+                )
+            )
+        return {doc["id"]: VersionedDocument(doc, doc["_etag"]) for doc in docs}
+
+    def write_status(self, doc: Document, etag: str | None) -> str:
+        try:
+            with store_errors():
+                if etag is None:
+                    written = self.container.create_item(doc)
+                else:
+                    written = self.container.replace_item(
+                        doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
+        except _STATUS_CONFLICTS as exc:
+            raise ConcurrencyConflict(f"status {doc['id']} changed since it was read") from exc
+        return str(written["_etag"])
 
 
 def _operation(doc: Document, etag: str | None) -> tuple[Any, ...]:

@@ -3,9 +3,10 @@
 One table holds every document of every container, keyed by (container,
 partition key, id), with an etag per write and a `seq` taken from one
 ever-increasing counter: that column is the change feed (a document sits at the
-position of its last write, as in Cosmos's latest-version mode). `kind` is a
-copy of the body's `docType`, so that partial indexes can pick documents by
-type without parsing the JSON of every document written.
+position of its last write, as in Cosmos's latest-version mode), and `ts` its
+write time (the feed's `_ts`). `kind` is a copy of the body's `docType`, so that
+partial indexes can pick documents by type without parsing the JSON of every
+document written.
 
 Concurrency: WAL journal, one connection per thread, and every write in a
 `BEGIN IMMEDIATE` transaction, so writers serialize (across threads and
@@ -29,6 +30,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS documents (
     body TEXT NOT NULL,
     seq INTEGER NOT NULL,
     kind TEXT,
+    ts REAL,
     PRIMARY KEY (container, pk, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS documents_by_seq ON documents (container, seq);
@@ -116,6 +119,7 @@ class SqliteDatabase:
             self._open_first()
         self.execute_script(_SCHEMA)
         self._add_kind_column()
+        self._add_ts_column()
 
     def _open_first(self) -> None:
         """The one open that may create the file (and its directory); every later one may not."""
@@ -144,6 +148,13 @@ class SqliteDatabase:
             if "kind" not in columns:
                 conn.execute("ALTER TABLE documents ADD COLUMN kind TEXT")
                 conn.execute("UPDATE documents SET kind = json_extract(body, '$.docType')")
+
+    def _add_ts_column(self) -> None:
+        """Give a file of an earlier version the write-time column; its old documents keep NULL."""
+        with self.write() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+            if "ts" not in columns:
+                conn.execute("ALTER TABLE documents ADD COLUMN ts REAL")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (never creating the file)."""
@@ -333,8 +344,8 @@ class SqliteDatabase:
         seq = self.next_seq(conn) if seq is None else seq
         try:
             conn.execute(
-                "INSERT INTO documents (container, pk, id, body, seq, kind) VALUES (?, ?, ?, ?, ?, ?)",
-                (container, pk, doc["id"], _dump(doc), seq, doc.get("docType")),
+                "INSERT INTO documents (container, pk, id, body, seq, kind, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (container, pk, doc["id"], _dump(doc), seq, doc.get("docType"), time.time()),
             )
         except sqlite3.IntegrityError as exc:
             raise DocumentExists(doc["id"]) from exc
@@ -351,8 +362,11 @@ class SqliteDatabase:
         seq: int | None = None,
     ) -> str:
         seq = self.next_seq(conn) if seq is None else seq
-        sql = "UPDATE documents SET body = ?, seq = ?, kind = ? WHERE container = ? AND pk = ? AND id = ?"
-        args: tuple[Any, ...] = (_dump(doc), seq, doc.get("docType"), container, pk, doc["id"])
+        sql = (
+            "UPDATE documents SET body = ?, seq = ?, kind = ?, ts = ? "
+            "WHERE container = ? AND pk = ? AND id = ?"
+        )
+        args: tuple[Any, ...] = (_dump(doc), seq, doc.get("docType"), time.time(), container, pk, doc["id"])
         if if_match is not None:
             sql += " AND seq = ?"
             args += (_seq_of(if_match),)
@@ -363,10 +377,10 @@ class SqliteDatabase:
     def upsert(self, conn: sqlite3.Connection, container: str, pk: str, doc: Document) -> str:
         seq = self.next_seq(conn)
         conn.execute(
-            "INSERT INTO documents (container, pk, id, body, seq, kind) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO documents (container, pk, id, body, seq, kind, ts) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (container, pk, id) DO UPDATE "
-            "SET body = excluded.body, seq = excluded.seq, kind = excluded.kind",
-            (container, pk, doc["id"], _dump(doc), seq, doc.get("docType")),
+            "SET body = excluded.body, seq = excluded.seq, kind = excluded.kind, ts = excluded.ts",
+            (container, pk, doc["id"], _dump(doc), seq, doc.get("docType"), time.time()),
         )
         return etag_for(seq)
 
@@ -386,11 +400,25 @@ class SqliteDatabase:
 
     def read_changes(self, container: str, *, after: int, limit: int) -> tuple[list[Document], int]:
         rows = self.query(
-            "SELECT body, seq FROM documents WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT body, seq, ts FROM documents WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?",
             (container, after, limit),
         )
-        docs = [_with_system_fields(json.loads(body), seq) for body, seq in rows]
+        docs = [_with_system_fields(json.loads(body), seq, ts) for body, seq, ts in rows]
         return docs, (rows[-1][1] if rows else after)
+
+    def newest_change(self, container: str) -> tuple[int, float | None] | None:
+        """The change-feed position and write time of the container's newest change; None when empty."""
+        rows = self.query(
+            "SELECT seq, ts FROM documents WHERE container = ? ORDER BY seq DESC LIMIT 1", (container,)
+        )
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    def changes_after(self, container: str, position: int) -> int:
+        """How many of the container's documents the change feed would deliver after `position`."""
+        rows = self.query(
+            "SELECT count(*) FROM documents WHERE container = ? AND seq > ?", (container, position)
+        )
+        return int(rows[0][0])
 
     def load_checkpoint(self, name: str) -> int:
         rows = self.query("SELECT position FROM checkpoints WHERE name = ?", (name,))
@@ -431,8 +459,11 @@ def _seq_of(etag: str) -> int:
         return -1
 
 
-def _with_system_fields(doc: Document, seq: int) -> Document:
-    # The change feed hands documents over with their etag and position, as Cosmos does (_etag, _lsn).
+def _with_system_fields(doc: Document, seq: int, ts: float | None) -> Document:
+    # The change feed hands documents over with their etag, position and write time, as Cosmos does
+    # (_etag, _lsn, _ts). This `_ts` keeps sub-second precision (Cosmos's is whole seconds).
     doc["_etag"] = etag_for(seq)
     doc["_lsn"] = seq
+    if ts is not None:
+        doc["_ts"] = ts
     return doc

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase
 from cartracker.documents import EVENT_DOC, head_id
 from cartracker.errors import ConcurrencyConflict
-from cartracker.ports import Document, VersionedDocument
+from cartracker.ports import Document, FeedMark, VersionedDocument
 from cartracker.settings import EVENTS_CONTAINER
 
 # Expired idempotency records are swept at most this often (Cosmos deletes them by `ttl`).
@@ -115,3 +115,14 @@ class SqliteEventStore:
         )
         docs = [json.loads(body) for _, body in rows]
         return docs, (rows[-1][0] if len(rows) == limit else None)
+
+    # --- its change feed, for projection status (cartracker.projection.status) ---------------
+
+    def newest_change(self) -> FeedMark | None:
+        newest = self.db.newest_change(self.container)
+        return None if newest is None else FeedMark(ts=newest[1], position=newest[0])
+
+    def pending_changes(self, after: int | None) -> int | None:
+        # Exact: the documents the feed still delivers (latest-version: one per document), counted
+        # over the (container, seq) index from the projection's position on.
+        return self.db.changes_after(self.container, after or 0)

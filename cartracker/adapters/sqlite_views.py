@@ -19,8 +19,9 @@ from typing import Any
 from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase, etag_for
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document, VersionedDocument
-from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID
+from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID, parked_id_prefix
 from cartracker.projection.ports import ListSummary, RowWrite, ShardState
+from cartracker.projection.status import STATUS_PARTITION
 from cartracker.settings import VIEWS_CONTAINER
 
 # Two partial indexes serve the list: rows by listKey, and the subtotals. SQLite evaluates a partial
@@ -39,6 +40,8 @@ CREATE INDEX IF NOT EXISTS car_list_rows_by_key ON documents (container, json_ex
     WHERE kind = 'carListRow';
 CREATE INDEX IF NOT EXISTS car_list_subtotals_by_kind ON documents (container)
     WHERE kind = 'carListSubtotal';
+CREATE INDEX IF NOT EXISTS service_due_rows_by_key ON documents (container, json_extract(body, '$.dueKey'))
+    WHERE kind = 'serviceDueRow';
 """
 _ROWS = (
     "SELECT body FROM documents INDEXED BY car_list_rows_by_key WHERE container = ? AND kind = 'carListRow' "
@@ -46,6 +49,13 @@ _ROWS = (
 _NEWEST_FIRST = "ORDER BY json_extract(body, '$.listKey') DESC LIMIT ?"
 _ROWS_FIRST_PAGE = _ROWS + _NEWEST_FIRST
 _ROWS_BEFORE = _ROWS + "AND json_extract(body, '$.listKey') < ? " + _NEWEST_FIRST
+# Most overdue first: the index walked upwards from the continuation key, below the "due now" bound.
+_SERVICE_DUE = (
+    "SELECT body FROM documents INDEXED BY service_due_rows_by_key "
+    "WHERE container = ? AND kind = 'serviceDueRow' "
+    "AND json_extract(body, '$.dueKey') > ? AND json_extract(body, '$.dueKey') < ? "
+    "ORDER BY json_extract(body, '$.dueKey') LIMIT ?"
+)
 _SUBTOTALS = (
     "SELECT body FROM documents INDEXED BY car_list_subtotals_by_kind "
     "WHERE container = ? AND kind = 'carListSubtotal'"
@@ -69,13 +79,22 @@ class SqliteViewStore:
         return ShardState(rows=found, subtotal=subtotal)
 
     def write_shard(
-        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+        self,
+        partition_key: str,
+        rows: Sequence[RowWrite],
+        subtotal: Document | None = None,
+        *,
+        subtotal_etag: str | None = None,
+        delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
         try:
             with self.db.write() as conn:
                 for row in rows:
                     self._put(conn, partition_key, row.doc, row.etag)
-                self._put(conn, partition_key, subtotal, subtotal_etag)
+                for car_id, etag in delete_rows:
+                    self.db.delete(conn, self.container, partition_key, car_id, if_match=etag)
+                if subtotal is not None:
+                    self._put(conn, partition_key, subtotal, subtotal_etag)
         except (DocumentExists, EtagMismatch) as exc:
             raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
 
@@ -92,6 +111,10 @@ class SqliteViewStore:
             rows = self.db.query(_ROWS_BEFORE, (self.container, before, limit))
         return [json.loads(body) for (body,) in rows]
 
+    def list_service_due(self, *, until: str, after: str | None, limit: int) -> list[Document]:
+        rows = self.db.query(_SERVICE_DUE, (self.container, after or "", until, limit))
+        return [json.loads(body) for (body,) in rows]
+
     def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
         with self.db.read() as conn:  # one snapshot: subtotals and rows agree with each other
             subtotals = [json.loads(body) for (body,) in conn.execute(_SUBTOTALS, (self.container,))]
@@ -106,11 +129,12 @@ class SqliteViewStore:
         with self.db.write() as conn:
             self.db.upsert(conn, self.container, PARKED_PARTITION, doc)
 
-    def list_parked(self, *, limit: int) -> list[Document]:
+    def list_parked(self, *, limit: int, projection: str | None = None) -> list[Document]:
+        prefix = "" if projection is None else parked_id_prefix(projection)
         rows = self.db.query(
-            "SELECT body FROM documents WHERE container = ? AND pk = ? "
+            "SELECT body FROM documents WHERE container = ? AND pk = ? AND substr(id, 1, ?) = ? "
             "ORDER BY json_extract(body, '$.parkedAt') DESC, id LIMIT ?",
-            (self.container, PARKED_PARTITION, limit),
+            (self.container, PARKED_PARTITION, len(prefix), prefix, limit),
         )
         return [json.loads(body) for (body,) in rows]
 
@@ -120,32 +144,20 @@ class SqliteViewStore:
         with self.db.read() as conn:  # one snapshot: the rows and the subtotal agree
             subtotal = self.db.get(conn, self.container, partition_key, SUBTOTAL_ID)
             rows = conn.execute(
-                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND kind = 'carListRow'",
-                (self.container, partition_key),
+                "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id != ?",
+                (self.container, partition_key, SUBTOTAL_ID),
             ).fetchall()
         found = {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
         return ShardState(rows=found, subtotal=subtotal)
 
-    def write_subtotal(
-        self,
-        partition_key: str,
-        subtotal: Document,
-        *,
-        subtotal_etag: str | None,
-        delete_rows: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        try:
-            with self.db.write() as conn:
-                self._put(conn, partition_key, subtotal, subtotal_etag)
-                for car_id, etag in delete_rows:
-                    self.db.delete(conn, self.container, partition_key, car_id, if_match=etag)
-        except (DocumentExists, EtagMismatch) as exc:
-            raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
-
-    def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
+    def read_parked(
+        self, *, after: str | None, limit: int, projection: str | None = None
+    ) -> list[VersionedDocument]:
+        prefix = "" if projection is None else parked_id_prefix(projection)
         rows = self.db.query(
-            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id > ? ORDER BY id LIMIT ?",
-            (self.container, PARKED_PARTITION, after or "", limit),
+            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? AND id > ? "
+            "AND substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+            (self.container, PARKED_PARTITION, after or "", len(prefix), prefix, limit),
         )
         return [VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)]
 
@@ -156,6 +168,37 @@ class SqliteViewStore:
         except EtagMismatch:
             return False
         return True
+
+    def read_parked_change(self, doc_id: str) -> VersionedDocument | None:
+        return self.db.get(self.db.connection(), self.container, PARKED_PARTITION, doc_id)
+
+    def count_parked(self, projection: str) -> int:
+        prefix = parked_id_prefix(projection)
+        rows = self.db.query(
+            "SELECT count(*) FROM documents WHERE container = ? AND pk = ? AND id > ? AND id < ?",
+            # One projection's ids share a prefix ending in ":"; ";" is the character after it.
+            (self.container, PARKED_PARTITION, prefix, prefix[:-1] + ";"),
+        )
+        return int(rows[0][0])
+
+    # --- for status ------------------------------------------------------------------------------
+
+    def read_statuses(self, doc_ids: Sequence[str]) -> dict[str, VersionedDocument]:
+        rows = self.db.query(
+            "SELECT body, seq FROM documents WHERE container = ? AND pk = ? "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (self.container, STATUS_PARTITION, json.dumps(list(doc_ids))),
+        )
+        return {doc["id"]: VersionedDocument(doc, etag_for(seq)) for doc, seq in _parsed(rows)}
+
+    def write_status(self, doc: Document, etag: str | None) -> str:
+        try:
+            with self.db.write() as conn:
+                if etag is None:
+                    return self.db.create(conn, self.container, STATUS_PARTITION, doc)
+                return self.db.replace(conn, self.container, STATUS_PARTITION, doc, if_match=etag)
+        except (DocumentExists, EtagMismatch) as exc:
+            raise ConcurrencyConflict(f"status {doc['id']} changed since it was read") from exc
 
 
 def _parsed(rows: list[tuple[Any, ...]]) -> list[tuple[Document, int]]:

@@ -2,6 +2,10 @@
 
 `decide` raises a `DomainError` when the car's state forbids the command;
 `evolve` never raises, because an event is a fact that already happened.
+
+The state also records since when a service has been due by the miles driven or by the brake
+pads (the moment of the event that made it due, kept while it stays due): that moment depends on
+readings the head does not keep, so it is folded here, once, for every view that needs it.
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ from cartracker.domain.events import (
     OwnerChanged,
     TiresReplaced,
 )
+from cartracker.domain.service_rules import BRAKE_PADS_DUE_AT_PERCENT, OIL_CHANGE_EVERY_MILES
 from cartracker.domain.text import same_name
 from cartracker.errors import BusinessRuleViolated, CarNotFound
+
+
+class OilChange(BaseModel):
+    """The last oil change: when, and at what mileage."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    at: AwareDatetime
+    mileage: int
 
 
 class Car(BaseModel):
@@ -46,6 +60,12 @@ class Car(BaseModel):
     last_remaining_pad: int | None = None
     tires_replaced: int = 0
     owner_changes: int = 0
+    last_oil_change: OilChange | None = None
+    # Since when the last recorded mileage has been OIL_CHANGE_EVERY_MILES or more past the last oil
+    # change's (0 for a car never oil-changed), and since when the last brake inspection's remaining
+    # pad has been at most BRAKE_PADS_DUE_AT_PERCENT: None while not due.
+    oil_due_by_mileage_since: AwareDatetime | None = None
+    brakes_due_since: AwareDatetime | None = None
 
 
 def decide(car: Car | None, command: Command, now: datetime, *, car_id: str = "") -> list[Event]:
@@ -124,6 +144,8 @@ def _(event: OilChanged, car: Car) -> dict[str, object]:
         "last_serviced": event.occurred_at,
         "total_charges_cents": car.total_charges_cents + event.charge_cents,
         "oil_changes": car.oil_changes + 1,
+        "last_oil_change": OilChange(at=event.occurred_at, mileage=event.mileage),
+        "oil_due_by_mileage_since": None,  # the miles start again from this one's
     }
 
 
@@ -134,7 +156,26 @@ def _(event: BrakesInspected, car: Car) -> dict[str, object]:
         "last_serviced": event.occurred_at,
         "brake_inspections": car.brake_inspections + 1,
         "last_remaining_pad": event.remaining_pad,
+        "oil_due_by_mileage_since": _still_due(
+            event.mileage - _oil_changed_at_mileage(car) >= OIL_CHANGE_EVERY_MILES,
+            car.oil_due_by_mileage_since,
+            event.occurred_at,
+        ),
+        "brakes_due_since": _still_due(
+            event.remaining_pad <= BRAKE_PADS_DUE_AT_PERCENT, car.brakes_due_since, event.occurred_at
+        ),
     }
+
+
+def _oil_changed_at_mileage(car: Car) -> int:
+    return 0 if car.last_oil_change is None else car.last_oil_change.mileage
+
+
+def _still_due(due: bool, since: datetime | None, now: datetime) -> datetime | None:
+    """When a service became due, if it is due after this event: an earlier moment stays."""
+    if not due:
+        return None
+    return now if since is None else since
 
 
 @_changes.register

@@ -25,31 +25,12 @@ from cartracker import bootstrap
 from cartracker.errors import CarTrackerError
 from cartracker.http.problems import problem_for, problem_response
 from cartracker.http.requests import page_size
-from cartracker.rebuild import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, VIEWS, activities, orchestrator
+from cartracker.http.views import REBUILD_ROUTE
+from cartracker.projection.registry import find, names
+from cartracker.rebuild import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, activities, orchestrator
 from cartracker.rebuild.orchestrator import ORCHESTRATOR, RebuildInput
 
 bp = df.Blueprint()
-
-REBUILD_ROUTE = "manage/projections/{name}/rebuild"
-# The 202 body, as Durable Functions' `create_check_status_response` writes it (for the OpenAPI document).
-STATUS_URLS: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "statusQueryGetUri"],
-    "properties": {
-        name: {"type": "string"}
-        for name in (
-            "id",
-            "statusQueryGetUri",
-            "sendEventPostUri",
-            "terminatePostUri",
-            "rewindPostUri",
-            "purgeHistoryDeleteUri",
-            "restartPostUri",
-            "suspendPostUri",
-            "resumePostUri",
-        )
-    },
-}
 
 # Durable's states in which an instance still holds its id (a start would replace it mid-run).
 _BUSY = ("Pending", "Running", "ContinuedAsNew", "Suspended")
@@ -60,16 +41,17 @@ _BUSY = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 async def start_rebuild(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     name = req.route_params.get("name", "")
     instance = urlsplit(req.url).path or None
-    if name not in VIEWS:
+    if find(name) is None:
         return problem_response(
             404,
-            f"no projection is called {name!r}; rebuildable: {', '.join(VIEWS)}",
+            f"no projection is called {name!r}; rebuildable: {', '.join(names())}",
             slug="unknown-projection",
-            errors=[("name", f"must be one of: {', '.join(VIEWS)}")],
+            errors=[("name", f"must be one of: {', '.join(names())}")],
             instance=instance,
         )
     try:
         job = RebuildInput(
+            projection=name,
             shards=bootstrap.services().settings.list_shards,
             page_size=page_size(req, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
         )
@@ -93,8 +75,8 @@ async def start_rebuild(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 @bp.orchestration_trigger(context_name="context")
-def rebuild_car_list(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any] | None]:
-    return (yield from orchestrator.rebuild_car_list(context))
+def rebuild_projection(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any] | None]:
+    return (yield from orchestrator.rebuild_projection(context))
 
 
 @bp.activity_trigger(input_name="payload")

@@ -20,12 +20,24 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from cartracker.domain.catalog import ADD_CAR, COMMANDS, CommandEntry
 from cartracker.domain.text import name_pattern
-from cartracker.functions.car_list import PARKED_ROUTE, CarListPageView, ParkedList
-from cartracker.functions.rebuild import REBUILD_ROUTE, STATUS_URLS
 from cartracker.http import commands as http
 from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
 from cartracker.http.responses import JSON, PROBLEM_JSON
 from cartracker.http.schemas import CarView, CommandResponse, Health, HistoryPage, Problem
+from cartracker.http.service_due import SERVICE_DUE_ROUTE, ServiceDuePageView
+from cartracker.http.views import (
+    PARKED_RETRY_ROUTE,
+    PARKED_ROUTE,
+    PROJECTION_PARKED_RETRY_ROUTE,
+    PROJECTIONS_ROUTE,
+    REBUILD_ROUTE,
+    STATUS_URLS,
+    CarListPageView,
+    ParkedList,
+    ParkedRetry,
+    ParkedRetrySummary,
+    ProjectionStatusList,
+)
 from cartracker.rebuild import DEFAULT_PAGE_SIZE as REBUILD_PAGE
 from cartracker.rebuild import MAX_PAGE_SIZE as REBUILD_MAX_PAGE
 from cartracker.rebuild import VIEWS
@@ -90,6 +102,18 @@ PAGE_SIZE = _param(
     "Items per page.",
 )
 PROJECTION = _param("name", "path", {"type": "string", "enum": list(VIEWS)}, "The projection.", required=True)
+PROJECTION_FILTER = _param(
+    "projection", "query", {"type": "string", "enum": list(VIEWS)}, "Only this projection's parked changes."
+)
+PARKED_ID = _param(
+    "id", "path", {"type": "string"}, "A parked change's id, as GET manage/parked lists it.", required=True
+)
+LAG = _param(
+    "lag",
+    "query",
+    {"type": "string", "enum": ["true", "false"], "default": "false"},
+    "`true`: also say how far behind the list is (`lag`), at the cost of two small reads.",
+)
 REBUILD_PAGE_SIZE = _param(
     "pageSize",
     "query",
@@ -126,7 +150,8 @@ HEADERS: dict[str, dict[str, Any]] = {
 PROBLEMS: dict[int, str] = {
     400: "Malformed request: bad JSON, a field of the wrong type or range, an unknown field, a bad id, "
     "header or query parameter. `errors` names each field.",
-    404: "No car has this id (for ui/{asset}: the page has no such file).",
+    404: "No car has this id (for ui/{asset}: the page has no such file; for manage routes: no such "
+    "projection or parked change).",
     409: "The car kept changing under concurrent writes; retry the request.",
     412: "If-Match named a version the car has moved past; `currentVersion` has the current one.",
     413: f"The body is over {MAX_BODY_BYTES} bytes.",
@@ -192,11 +217,28 @@ ROUTES: list[Route] = [
     Route(method="GET", path="cars", operation_id="list_cars", tag="cars",
           summary="List cars, newest first (deferred, with predictions for your own writes)",
           replies=(Reply(200, "One page of the car list, with the totals of every car.", CarListPageView),),
-          problems=(400, 503), parameters=(PAGE_SIZE, CONTINUATION, AFTER)),
+          problems=(400, 503), parameters=(PAGE_SIZE, CONTINUATION, AFTER, LAG)),
+    Route(method="GET", path=SERVICE_DUE_ROUTE, operation_id="list_service_due", tag="cars",
+          summary="List the cars due a service, most overdue first (deferred)",
+          replies=(Reply(200, "One page of the cars due an oil change or brakes now.", ServiceDuePageView),),
+          problems=(400, 503), parameters=(PAGE_SIZE, CONTINUATION)),
     Route(method="GET", path=PARKED_ROUTE, operation_id="list_parked", tag="admin",
           summary="Changes the car-list projector could not process",
           replies=(Reply(200, "Parked changes, most recent first, with the reason.", ParkedList),),
-          problems=(400, 503), parameters=(PAGE_SIZE,), auth="admin"),
+          problems=(400, 503), parameters=(PAGE_SIZE, PROJECTION_FILTER), auth="admin"),
+    Route(method="POST", path=PARKED_RETRY_ROUTE, operation_id="retry_parked", tag="admin",
+          summary="Retry a parked change: re-project its car from the head, and clear it on success",
+          replies=(Reply(200, "Retried: `cleared`, or why it stays parked.", ParkedRetry),),
+          problems=(404, 409, 503), parameters=(PARKED_ID,), auth="admin"),
+    Route(method="GET", path=PROJECTIONS_ROUTE, operation_id="projection_status", tag="admin",
+          summary="How far behind each projection is, and what it has parked",
+          replies=(Reply(200, "Every registered projection's status.", ProjectionStatusList),),
+          problems=(503,), auth="admin"),
+    Route(method="POST", path=PROJECTION_PARKED_RETRY_ROUTE, operation_id="retry_projection_parked",
+          tag="admin", summary="Retry every parked change of one projection",
+          replies=(Reply(200, "How many were retried and cleared; the rest stay parked.",
+                         ParkedRetrySummary),),
+          problems=(404, 409, 503), parameters=(PROJECTION,), auth="admin"),
     Route(method="POST", path=REBUILD_ROUTE, operation_id="start_rebuild", tag="admin",
           summary="Rebuild a projection from the heads (a Durable Functions orchestration)",
           replies=(Reply(202, "Started; poll statusQueryGetUri for progress and the summary.", STATUS_URLS,

@@ -243,6 +243,16 @@ def page_size(
     return int(text)
 
 
+def flag(req: func.HttpRequest, name: str) -> bool:
+    """A `true`/`false` query parameter; absent is false."""
+    text = req.params.get(name)
+    if text is None or text == "false":
+        return False
+    if text != "true":
+        raise InvalidRequest(f"{name} must be true or false", field=name)
+    return True
+
+
 def continuation_token(after_version: int) -> str:
     """An opaque token for the page after `after_version`."""
     return base64.urlsafe_b64encode(f"after:{after_version}".encode()).decode().rstrip("=")

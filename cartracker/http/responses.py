@@ -11,7 +11,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from cartracker.documents import StoredEvent
-from cartracker.domain.car import Car
+from cartracker.domain.car import Car, OilChange
 from cartracker.domain.events import event_data, event_type
 from cartracker.domain.money import format_cents
 from cartracker.http.requests import continuation_token
@@ -67,7 +67,12 @@ def car_view(car: Car) -> dict[str, Any]:
         "lastRemainingPad": car.last_remaining_pad,
         "tiresReplaced": car.tires_replaced,
         "ownerChanges": car.owner_changes,
+        "lastOilChange": oil_change_view(car.last_oil_change),
     }
+
+
+def oil_change_view(oil: OilChange | None) -> dict[str, Any] | None:
+    return None if oil is None else {"at": oil.at, "mileage": oil.mileage}
 
 
 def command_response(

@@ -32,6 +32,13 @@ class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+class OilChangeView(Body):
+    """An oil change: when, and at what mileage."""
+
+    at: AwareDatetime
+    mileage: int = Field(ge=0)
+
+
 class CarView(Body):
     """A car's current state: the realtime view, read from its head in one point read."""
 
@@ -50,6 +57,7 @@ class CarView(Body):
     last_remaining_pad: int | None = Field(description="Remaining brake pad at the last inspection, percent.")
     tires_replaced: int
     owner_changes: int
+    last_oil_change: OilChangeView | None = Field(description="The last oil change; null if none yet.")
 
 
 class CommandResponse(Body):

@@ -5,8 +5,9 @@ partition and are written in one batch), and idempotency records, which no
 projection reads. Per car we keep the readable events by
 version (duplicates collapse) and the newest readable head. Anything unreadable
 -- an unknown event type, a schema this code cannot upcast, a head written with
-another schema, a document of no known kind -- becomes *poison*, with the reason,
-to be parked; it never stops the other documents of the batch.
+a newer schema, a document of no known kind -- becomes *poison*, with the reason,
+to be parked; it never stops the other documents of the batch. A head written with
+an older schema is no poison: it is skipped, and the car's events are folded instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from cartracker.documents import (
     EVENT_DOC,
     HEAD_DOC,
+    HEAD_SCHEMA_VERSION,
     IDEMPOTENCY_DOC,
     StoredEvent,
     head_from_document,
@@ -69,6 +71,11 @@ def _add(car: CarChanges, doc: Document) -> str | None:
             car.events[stored.version] = stored
         elif doc_type == HEAD_DOC:
             head = head_from_document(doc, None)
+            if head is None and _older_head(doc):
+                # Written before the head's schema last changed (the feed replayed from the beginning
+                # holds every car's last head): the events beside it, or a head read, say the same.
+                car.documents.append(doc)
+                return None
             if head is None:
                 return f"head schemaVersion {doc.get('schemaVersion')!r} is not one this code reads"
             if car.head is None or head.version > car.head.version:
@@ -84,3 +91,8 @@ def _add(car: CarChanges, doc: Document) -> str | None:
         return f"malformed {doc_type} document: {type(exc).__name__} {exc}"
     car.documents.append(doc)
     return None
+
+
+def _older_head(doc: Document) -> bool:
+    version = doc.get("schemaVersion")
+    return isinstance(version, int) and not isinstance(version, bool) and 1 <= version < HEAD_SCHEMA_VERSION

@@ -1,7 +1,9 @@
-"""The port the projector and the list query talk to; SQLite and Cosmos DB adapters implement it.
+"""The port every projector, rebuild and query talks to; SQLite and Cosmos DB adapters implement it.
 
-Each method is one round trip on Cosmos DB (one SQL transaction on SQLite):
-that is what makes the projector's cost O(shards touched) and a list page O(1).
+It knows partitions, rows (documents with an id, one per car), a shard's optional
+subtotal (id `"subtotal"`) and parked changes -- not what any one projection stores.
+Each method is one round trip on Cosmos DB (one SQL transaction on SQLite): that is
+what makes a projector's cost O(shards touched) and a list page O(1).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Protocol
 
 from cartracker.ports import Document, VersionedDocument
 
-# A Cosmos DB transactional batch holds at most 100 operations: 99 rows and the subtotal.
+# A Cosmos DB transactional batch holds at most 100 operations: 99 row writes or deletions and the subtotal.
 MAX_ROWS_PER_WRITE = 99
 
 
@@ -34,7 +36,7 @@ class RowWrite:
 
 @dataclass(frozen=True)
 class ListSummary:
-    """Every shard's subtotal, and the rows of a few named cars."""
+    """Every car-list shard's subtotal, and the rows of a few named cars."""
 
     subtotals: list[Document]
     rows: dict[str, Document]
@@ -42,39 +44,57 @@ class ListSummary:
 
 class ViewStore(Protocol):
     def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> ShardState:
-        """The rows of these cars in one shard and the shard's subtotal: one single-partition query."""
+        """The rows of these cars in one shard partition and its subtotal: one single-partition query."""
         ...
 
     def write_shard(
-        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+        self,
+        partition_key: str,
+        rows: Sequence[RowWrite],
+        subtotal: Document | None = None,
+        *,
+        subtotal_etag: str | None = None,
+        delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write rows and the subtotal all or nothing: one transactional batch.
+        """Write rows, delete rows given as (car id, etag), and write the subtotal, all or nothing:
+        one transactional batch.
 
-        `subtotal_etag=None` creates the subtotal. At most `MAX_ROWS_PER_WRITE` rows.
-        Raises `ConcurrencyConflict` when a row or the subtotal changed since it was read.
+        `subtotal=None` leaves the subtotal alone (a projection without one); `subtotal_etag=None`
+        creates it. At most `MAX_ROWS_PER_WRITE` writes and deletions together. Raises
+        `ConcurrencyConflict` when a row or the subtotal changed since it was read, a row to
+        create exists, or a row to replace or delete is gone.
         """
-        ...
-
-    def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
-        """Rows of every shard with `listKey` < `before` (all when None), greatest first: one query."""
-        ...
-
-    def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
-        """Every subtotal plus the rows named by (partition key, car id): one query."""
         ...
 
     def park(self, doc: Document) -> None:
         """Record a parked change durably (an upsert: parking the same change twice keeps one)."""
         ...
 
-    def list_parked(self, *, limit: int) -> list[Document]:
-        """Parked changes, most recent first."""
+    def list_parked(self, *, limit: int, projection: str | None = None) -> list[Document]:
+        """Parked changes (of one projection, or all), most recent first."""
+        ...
+
+    # --- for the car list's queries (cartracker.service.car_list) -------------------------------
+
+    def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
+        """Car-list rows of every shard with `listKey` < `before` (all if None), newest first: one query."""
+        ...
+
+    def read_summary(self, rows: Sequence[tuple[str, str]]) -> ListSummary:
+        """Every car-list subtotal plus the rows named by (partition key, car id): one query."""
+        ...
+
+    # --- for the service-due query (cartracker.service.service_due) --------------------------------
+
+    def list_service_due(self, *, until: str, after: str | None, limit: int) -> list[Document]:
+        """Service-due rows of every shard with `after` < `dueKey` < `until` (no lower bound if `after`
+        is None), most overdue (lowest `dueKey`) first: one query."""
         ...
 
     # --- for rebuilds (cartracker.rebuild) ------------------------------------------------------
 
     def read_whole_shard(self, partition_key: str) -> ShardState:
-        """Every row of one shard and its subtotal, with etags.
+        """Every row of one shard partition and its subtotal, with etags.
 
         The subtotal is read before the rows: rows only change together with their subtotal, so
         a row that changes while the rows are read (a query may take several pages) also moves
@@ -82,25 +102,31 @@ class ViewStore(Protocol):
         """
         ...
 
-    def write_subtotal(
-        self,
-        partition_key: str,
-        subtotal: Document,
-        *,
-        subtotal_etag: str | None,
-        delete_rows: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        """Write the subtotal and delete rows given as (car id, etag), all or nothing: one batch.
-
-        At most `MAX_ROWS_PER_WRITE` deletions. Raises `ConcurrencyConflict` when the subtotal or
-        one of the rows changed since it was read (or a subtotal to create exists).
-        """
-        ...
-
-    def read_parked(self, *, after: str | None, limit: int) -> list[VersionedDocument]:
-        """Parked changes with etags, in id order after the id `after` (all when None)."""
+    def read_parked(
+        self, *, after: str | None, limit: int, projection: str | None = None
+    ) -> list[VersionedDocument]:
+        """Parked changes (of one projection, or all) with etags, in id order after the id `after`."""
         ...
 
     def unpark(self, doc_id: str, etag: str) -> bool:
         """Delete a parked change unless it changed since read (parked again); False if it did or is gone."""
+        ...
+
+    def read_parked_change(self, doc_id: str) -> VersionedDocument | None:
+        """One parked change by id, with its etag (a point read), or None."""
+        ...
+
+    def count_parked(self, projection: str) -> int:
+        """How many changes this projection has parked: one single-partition count."""
+        ...
+
+    # --- for status (cartracker.projection.status) ----------------------------------------------
+
+    def read_statuses(self, doc_ids: Sequence[str]) -> dict[str, VersionedDocument]:
+        """These projection status documents (by id) with etags: one single-partition query."""
+        ...
+
+    def write_status(self, doc: Document, etag: str | None) -> str:
+        """Create a status document (`etag=None`) or replace it if unchanged; the new etag.
+        Raises `ConcurrencyConflict` when it exists (create) or changed (replace)."""
         ...

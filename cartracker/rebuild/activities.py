@@ -11,15 +11,27 @@ from collections.abc import Callable
 from typing import Any
 
 from cartracker.bootstrap import Services
-from cartracker.rebuild.orchestrator import CLEAR_PARKED, READ_HEADS, REBUILD_ROWS, REBUILD_SHARD
-from cartracker.rebuild.repair import CarListRepair
+from cartracker.projection.registry import find
+from cartracker.rebuild.orchestrator import (
+    CLEAR_PARKED,
+    READ_HEADS,
+    REBUILD_ROWS,
+    REBUILD_SHARD,
+    RebuildFailed,
+)
+from cartracker.rebuild.repair import ProjectionRepair
 
 Payload = dict[str, Any]
 Activity = Callable[[Services, Payload], Payload]
 
 
-def repair_for(services: Services) -> CarListRepair:
-    return CarListRepair(services.views, services.events, shards=services.settings.list_shards)
+def repair_for(services: Services, payload: Payload) -> ProjectionRepair[Any]:
+    """The repair of the projection the payload names (every payload but `read_heads`'s names one)."""
+    name = str(payload.get("projection"))
+    projection = find(name)
+    if projection is None:
+        raise RebuildFailed(f"no projection is called {name!r}")
+    return ProjectionRepair(projection, services.views, services.events, shards=services.settings.list_shards)
 
 
 def read_heads(services: Services, payload: Payload) -> Payload:
@@ -36,17 +48,17 @@ def read_heads(services: Services, payload: Payload) -> Payload:
 
 
 def rebuild_rows(services: Services, payload: Payload) -> Payload:
-    done = repair_for(services).repair_rows([str(car_id) for car_id in payload["carIds"]])
+    done = repair_for(services, payload).repair_rows([str(car_id) for car_id in payload["carIds"]])
     return {"seen": done.seen, "repaired": done.repaired, "skipped": done.skipped}
 
 
 def rebuild_shard(services: Services, payload: Payload) -> Payload:
-    done = repair_for(services).repair_shard(int(payload["shard"]))
+    done = repair_for(services, payload).repair_shard(int(payload["shard"]))
     return {"rowsRemoved": done.rows_removed, "subtotalCorrected": done.subtotal_corrected}
 
 
 def clear_parked(services: Services, payload: Payload) -> Payload:
-    done = repair_for(services).clear_parked()
+    done = repair_for(services, payload).clear_parked()
     return {"cleared": done.cleared, "remaining": done.remaining}
 
 

@@ -1,4 +1,4 @@
-"""Run the rebuild orchestration without Durable Functions (for `python -m cartracker rebuild car-list`).
+"""Run the rebuild orchestration without Durable Functions (for `python -m cartracker rebuild NAME`).
 
 The local host cannot run Durable Functions (they need the Functions host and a
 task hub in Azure Storage), so this runs the *same* orchestrator generator with
@@ -21,7 +21,7 @@ from azure.durable_functions import RetryOptions
 from cartracker.bootstrap import Services
 from cartracker.errors import CarTrackerError
 from cartracker.rebuild.activities import ACTIVITIES
-from cartracker.rebuild.orchestrator import RebuildInput, rebuild_car_list
+from cartracker.rebuild.orchestrator import RebuildInput, rebuild_projection
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def run_rebuild(services: Services, job: RebuildInput) -> dict[str, Any]:
     input_: Any = job.to_json()
     while True:
         context = LocalContext(services, input_)
-        result = _drive(rebuild_car_list(context))
+        result = _drive(rebuild_projection(context))
         if context.next_input is None:
             assert result is not None, "an orchestration that did not continue as new returns its summary"
             return result

@@ -1,4 +1,4 @@
-"""The car-list rebuild as a deterministic orchestration over idempotent activities.
+"""A projection's rebuild as a deterministic orchestration over idempotent activities.
 
 Durable Functions replays an orchestrator from its history after every await, so
 the generator below must take the same path each time: no I/O, no clock, no
@@ -31,9 +31,10 @@ from typing import Any, Protocol
 from azure.durable_functions import RetryOptions
 
 from cartracker.errors import CarTrackerError
-from cartracker.rebuild import DEFAULT_PAGE_SIZE, VIEW_CAR_LIST
+from cartracker.projection.registry import find, names
+from cartracker.rebuild import DEFAULT_PAGE_SIZE
 
-ORCHESTRATOR = "rebuild_car_list"
+ORCHESTRATOR = "rebuild_projection"
 READ_HEADS = "rebuild_read_heads"
 REBUILD_ROWS = "rebuild_rows"
 REBUILD_SHARD = "rebuild_shard"
@@ -43,6 +44,8 @@ DEFAULT_CHUNK_SIZE = 25
 DEFAULT_PAGES_PER_GENERATION = 20
 # Every activity is idempotent, so retrying one is safe; a failure that outlives this fails the rebuild.
 RETRY = RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=4)
+
+_BEFORE_NAMES = "car-list"
 
 Task = Any  # a Durable task (or a fake's); the orchestrator only yields it back to its driver
 
@@ -93,6 +96,7 @@ class Progress:
 class RebuildInput:
     """The orchestration's input: set by the starter, and handed on by continue-as-new."""
 
+    projection: str  # its registered name
     shards: int
     page_size: int = DEFAULT_PAGE_SIZE
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -102,6 +106,7 @@ class RebuildInput:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "projection": self.projection,
             "shards": self.shards,
             "pageSize": self.page_size,
             "chunkSize": self.chunk_size,
@@ -116,6 +121,8 @@ class RebuildInput:
             raise RebuildFailed(f"the rebuild's input must be a JSON object, not {doc!r}")
         try:
             job = cls(
+                # An orchestration started before rebuilds took a name rebuilt the car list.
+                projection=str(doc.get("projection", _BEFORE_NAMES)),
                 shards=int(doc["shards"]),
                 page_size=int(doc.get("pageSize", DEFAULT_PAGE_SIZE)),
                 chunk_size=int(doc.get("chunkSize", DEFAULT_CHUNK_SIZE)),
@@ -125,6 +132,11 @@ class RebuildInput:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RebuildFailed(f"the rebuild's input is malformed: {exc!r}") from exc
+        if find(job.projection) is None:
+            raise RebuildFailed(
+                f"the rebuild's input names no registered projection: {job.projection!r} "
+                f"(registered: {', '.join(names())})"
+            )
         if min(job.shards, job.page_size, job.chunk_size, job.pages_per_generation) < 1:
             raise RebuildFailed(
                 f"the rebuild's input needs shards, pageSize, chunkSize, pagesPerGeneration >= 1: {doc}"
@@ -132,19 +144,32 @@ class RebuildInput:
         return job
 
 
-def rebuild_car_list(context: OrchestrationContext) -> Generator[Task, Any, dict[str, Any] | None]:
-    """Re-derive the car list; returns the summary, or None when it continued as new."""
+def rebuild_projection(context: OrchestrationContext) -> Generator[Task, Any, dict[str, Any] | None]:
+    """Re-derive the projection the input names; returns the summary, or None when it continued as new."""
     job = RebuildInput.from_json(context.get_input())
+    name = job.projection
     progress, continuation = job.progress, job.continuation
     for _ in range(job.pages_per_generation):
         context.set_custom_status({"phase": "rows", **progress.to_json()})
         where = f"page {progress.pages + 1}"
         page = yield from _call(
-            context, "rows", where, READ_HEADS, {"pageSize": job.page_size, "continuation": continuation}
+            context,
+            name,
+            "rows",
+            where,
+            READ_HEADS,
+            {"pageSize": job.page_size, "continuation": continuation},
         )
         car_ids: list[str] = page["carIds"]
         chunks = [car_ids[i : i + job.chunk_size] for i in range(0, len(car_ids), job.chunk_size)]
-        done = yield from _call_all(context, "rows", where, REBUILD_ROWS, [{"carIds": ids} for ids in chunks])
+        done = yield from _call_all(
+            context,
+            name,
+            "rows",
+            where,
+            REBUILD_ROWS,
+            [{"projection": name, "carIds": ids} for ids in chunks],
+        )
         progress = replace(
             progress,
             pages=progress.pages + 1,
@@ -161,7 +186,12 @@ def rebuild_car_list(context: OrchestrationContext) -> Generator[Task, Any, dict
 
     context.set_custom_status({"phase": "shards", **progress.to_json()})
     shards = yield from _call_all(
-        context, "shards", f"{job.shards} shards", REBUILD_SHARD, [{"shard": s} for s in range(job.shards)]
+        context,
+        name,
+        "shards",
+        f"{job.shards} shards",
+        REBUILD_SHARD,
+        [{"projection": name, "shard": s} for s in range(job.shards)],
     )
     progress = replace(
         progress,
@@ -171,24 +201,29 @@ def rebuild_car_list(context: OrchestrationContext) -> Generator[Task, Any, dict
     )
 
     context.set_custom_status({"phase": "parked", **progress.to_json()})
-    parked = yield from _call(context, "parked", "parked items", CLEAR_PARKED, {})
+    parked = yield from _call(context, name, "parked", "parked items", CLEAR_PARKED, {"projection": name})
     progress = replace(progress, parked_cleared=parked["cleared"], parked_remaining=parked["remaining"])
     context.set_custom_status({"phase": "done", **progress.to_json()})
-    return {"view": VIEW_CAR_LIST, **progress.to_json()}
+    return {"view": name, **progress.to_json()}
 
 
 def _call(
-    context: OrchestrationContext, phase: str, where: str, name: str, payload: dict[str, Any]
+    context: OrchestrationContext, view: str, phase: str, where: str, name: str, payload: dict[str, Any]
 ) -> Generator[Task, Any, Any]:
     try:
         result = yield context.call_activity_with_retry(name, RETRY, payload)
     except Exception as exc:  # Durable throws a plain Exception into the orchestrator for a failed activity
-        raise RebuildFailed(_failure(phase, where, name, exc)) from exc
+        raise RebuildFailed(_failure(view, phase, where, name, exc)) from exc
     return result
 
 
 def _call_all(
-    context: OrchestrationContext, phase: str, where: str, name: str, payloads: list[dict[str, Any]]
+    context: OrchestrationContext,
+    view: str,
+    phase: str,
+    where: str,
+    name: str,
+    payloads: list[dict[str, Any]],
 ) -> Generator[Task, Any, list[Any]]:
     if not payloads:
         return []
@@ -196,13 +231,13 @@ def _call_all(
     try:
         results = yield context.task_all(tasks)
     except Exception as exc:  # the first failure among the fanned-out activities, as a plain Exception
-        raise RebuildFailed(_failure(phase, where, name, exc)) from exc
+        raise RebuildFailed(_failure(view, phase, where, name, exc)) from exc
     return list(results)
 
 
-def _failure(phase: str, where: str, name: str, exc: Exception) -> str:
+def _failure(view: str, phase: str, where: str, name: str, exc: Exception) -> str:
     reason = str(exc).strip() or type(exc).__name__
-    return f"car-list rebuild failed in the {phase} phase ({where}): activity {name} failed: {reason}"
+    return f"{view} rebuild failed in the {phase} phase ({where}): activity {name} failed: {reason}"
 
 
 def _camel(name: str) -> str:

@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cartracker.errors import InvalidRequest
+from cartracker.heads import load_head
 from cartracker.ports import Document, EventStore
-from cartracker.projection.car_list import CarListRow, row_from_car, row_from_document
-from cartracker.projection.documents import as_int, is_list_key, row_partition
+from cartracker.projection.car_list import (
+    CarListRow,
+    is_list_key,
+    row_from_car,
+    row_from_document,
+    row_partition,
+)
+from cartracker.projection.documents import as_int
 from cartracker.projection.ports import ViewStore
-from cartracker.service.heads import load_head
 from cartracker.tokens import parse_consistency_token
 
 DEFAULT_PAGE_SIZE = 50
@@ -115,10 +121,11 @@ class CarListQueries:
             freshness=PREDICTED if predicted_any else DEFERRED,
         )
 
-    def parked(self, *, limit: int = MAX_PARKED) -> list[Document]:
+    def parked(self, *, limit: int = MAX_PARKED, projection: str | None = None) -> list[Document]:
+        """Parked changes, most recent first: of one projection (by name), or of all."""
         if not 1 <= limit <= MAX_PARKED:
             raise InvalidRequest(f"must be between 1 and {MAX_PARKED}", field="pageSize")
-        return self.views.list_parked(limit=limit)
+        return self.views.list_parked(limit=limit, projection=projection)
 
 
 def _version(row: CarListRow | None) -> int:

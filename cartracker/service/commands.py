@@ -45,8 +45,8 @@ from cartracker.errors import (
     PreconditionFailed,
     StoreUnavailable,
 )
+from cartracker.heads import HeadCache, fold_history, load_head
 from cartracker.ports import EventStore
-from cartracker.service.heads import HeadCache, fold_history, load_head
 from cartracker.tokens import consistency_token
 
 # If-Match: one version, any of several, or none at all (an empty set: weak tags never match).

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from cartracker.documents import StoredEvent, stored_event_from_document
 from cartracker.domain.car import Car
 from cartracker.errors import CarNotFound
+from cartracker.heads import load_head
 from cartracker.ports import EventStore
-from cartracker.service.heads import load_head
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ var viewsIndexingPolicy = {
     { path: '/partitionKey/?' }
     { path: '/docType/?' }
     { path: '/listKey/?' }
+    { path: '/dueKey/?' }
     { path: '/parkedAt/?' }
   ]
   excludedPaths: [

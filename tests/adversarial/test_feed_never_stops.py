@@ -42,7 +42,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 @pytest.fixture
 def projector() -> ChangeFeedFunction:
     """The app's `project_car_list` trigger with its retry count, without the minutes of backoff."""
-    [trigger] = app_index().change_feed
+    [trigger] = [f for f in app_index().change_feed if f.get_function_name() == "project_car_list"]
     function = ChangeFeedFunction.from_function(trigger, env={})
     return replace(function, retry=RetryPolicy(max_retries=function.retry.max_retries), poll_seconds=0.01)
 

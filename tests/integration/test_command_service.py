@@ -9,11 +9,12 @@ import pytest
 
 from cartracker.bootstrap import Services
 from cartracker.documents import HEAD_SCHEMA_VERSION, head_id, stored_event_from_document
-from cartracker.domain.car import fold
-from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, ReplaceTires
+from cartracker.domain.car import OilChange, fold
+from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, InspectBrakes, ReplaceTires
 from cartracker.domain.money import format_cents
 from cartracker.errors import CarNotFound, ConcurrencyConflict, IdempotencyKeyReused, PreconditionFailed
 from cartracker.service.commands import CommandService
+from cartracker.service.queries import CarQueries
 
 VOLVO = AddCar(make="Volvo", model="V70", owner="Alice")
 
@@ -100,6 +101,37 @@ def test_a_missing_or_outdated_head_is_rebuilt_from_the_events(services: Service
     assert head is not None
     assert head.doc["schemaVersion"] == HEAD_SCHEMA_VERSION
     assert head.doc["id"] == head_id(car_id)
+
+
+def test_a_head_written_by_version_1_is_rebuilt_with_the_last_oil_change_and_what_is_due(
+    services: Services,
+) -> None:
+    car_id = services.commands.add_car(VOLVO).car_id
+    oil = services.commands.execute(car_id, ChangeOil(mileage=7_000, charge="49.99")).car
+    brakes = services.commands.execute(car_id, InspectBrakes(mileage=12_000, remainingPad=15)).car
+    stored = services.events.read_head(car_id)
+    assert stored is not None
+    # What the app wrote before the head recorded its last oil change (head schema 1).
+    state = {
+        k: v
+        for k, v in stored.doc["state"].items()
+        if k not in ("lastOilChange", "oilDueByMileageSince", "brakesDueSince")
+    }
+    v1 = {k: v for k, v in stored.doc.items() if not k.startswith("_")} | {"schemaVersion": 1, "state": state}
+    services.events.append(car_id, [], v1, head_etag=stored.etag)
+
+    car = CarQueries(services.events).car(car_id)  # a fresh process: nothing cached
+
+    assert car.last_oil_change == OilChange(at=oil.updated_at, mileage=7_000)
+    assert car.oil_due_by_mileage_since == brakes.updated_at  # 5,000 miles past it at the inspection
+    assert car.brakes_due_since == brakes.updated_at
+    assert car == brakes
+    # The next command replaces the old head with one of the current schema.
+    CommandService(services.events).execute(car_id, ChangeOwner(newOwner="Bob"))
+    head = services.events.read_head(car_id)
+    assert head is not None
+    assert head.doc["schemaVersion"] == HEAD_SCHEMA_VERSION == 2
+    assert head.doc["state"]["lastOilChange"]["mileage"] == 7_000
 
 
 def test_racing_writers_each_win_exactly_one_version(services: Services) -> None:

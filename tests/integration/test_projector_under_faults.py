@@ -26,11 +26,8 @@ from cartracker.errors import StoreUnavailable
 from cartracker.localhost.changefeed import ChangeFeedFunction, ChangeFeedPump, RetryPolicy
 from cartracker.localhost.index import app_index
 from cartracker.ports import Document
-from cartracker.projection.documents import (
-    PARKED_PARTITION,
-    row_partition,
-    without_system_fields,
-)
+from cartracker.projection.car_list import row_partition
+from cartracker.projection.documents import PARKED_PARTITION, without_system_fields
 from cartracker.rebuild.local import run_rebuild
 from cartracker.rebuild.orchestrator import RebuildInput
 from cartracker.settings import VIEWS_CONTAINER
@@ -109,7 +106,7 @@ def projection(cosmos: CosmosEnv, cosmos_server: CosmosServer) -> Iterator[Proje
     # The SDK backs off between connection retries by 1 s, 2 s, ...: the same retries, minus the waiting.
     client = make_client(cosmos_server.endpoint, transport, retry_backoff_factor=0.01)
     settings = dataclasses.replace(cosmos.settings, list_shards=SHARDS)
-    [trigger] = app_index().change_feed
+    [trigger] = [f for f in app_index().change_feed if f.get_function_name() == "project_car_list"]
     function = ChangeFeedFunction.from_function(trigger, env={})
     attempts: list[int] = []
 
@@ -237,7 +234,7 @@ def test_parked_changes_are_repaired_by_a_rebuild_which_clears_them(projection: 
     projection.transport.clear()
     assert projection.parked() != []
 
-    summary = run_rebuild(projection.services, RebuildInput(shards=SHARDS))
+    summary = run_rebuild(projection.services, RebuildInput(projection="car-list", shards=SHARDS))
 
     assert_exact(projection, cars)
     assert projection.parked() == []

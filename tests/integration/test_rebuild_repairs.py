@@ -25,13 +25,8 @@ from cartracker.bootstrap import Services, bootstrap
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, ReplaceTires
 from cartracker.errors import BusinessRuleViolated, ConcurrencyConflict, StoreUnavailable
 from cartracker.ports import Document
-from cartracker.projection.documents import (
-    parked_document,
-    row_partition,
-    shard_partition,
-    subtotal_document,
-    without_system_fields,
-)
+from cartracker.projection.car_list import row_partition, shard_partition, subtotal_document
+from cartracker.projection.documents import parked_document, without_system_fields
 from cartracker.projection.ports import RowWrite, ShardState
 from cartracker.rebuild import activities
 from cartracker.rebuild.local import run_rebuild
@@ -73,7 +68,9 @@ def rebuild(services: Services, **options: Any) -> dict[str, Any]:
     options.setdefault("page_size", 5)
     options.setdefault("chunk_size", 2)
     options.setdefault("pages_per_generation", 2)  # continue-as-new along the way, as in Azure
-    return run_rebuild(services, RebuildInput(shards=services.settings.list_shards, **options))
+    return run_rebuild(
+        services, RebuildInput(projection="car-list", shards=services.settings.list_shards, **options)
+    )
 
 
 def add_cars(services: Services, count: int) -> list[str]:
@@ -97,15 +94,16 @@ def corrupt_subtotal(services: Services, car_id: str) -> str:
     partition_key, state = shard_state(services, car_id)
     doc = state.subtotal.doc
     wrong = subtotal_document(partition_key, doc["totalChargesCents"] + 999, doc["carCount"] + 1)
-    services.views.write_subtotal(partition_key, wrong, subtotal_etag=state.subtotal.etag)
+    services.views.write_shard(partition_key, [], wrong, subtotal_etag=state.subtotal.etag)
     return partition_key
 
 
 def delete_row(services: Services, car_id: str) -> str:
     """The row goes, the subtotal still counts it."""
     partition_key, state = shard_state(services, car_id)
-    services.views.write_subtotal(
+    services.views.write_shard(
         partition_key,
+        [],
         without_system_fields(state.subtotal.doc),
         subtotal_etag=state.subtotal.etag,
         delete_rows=[(car_id, state.rows[car_id].etag)],
@@ -147,7 +145,7 @@ def add_row(services: Services, template: str, *, as_car: str, partition_key: st
 
 def park_event(services: Services, car_id: str, version: int) -> None:
     [event] = services.events.read_events(car_id, after_version=version - 1, limit=1)
-    services.views.park(parked_document(event, "a projector bug", datetime.now(UTC)))
+    services.views.park(parked_document(event, "a projector bug", datetime.now(UTC), projection="car-list"))
 
 
 # --- repairs on both stores ------------------------------------------------------------------------
@@ -172,7 +170,8 @@ def test_a_rebuild_makes_a_damaged_list_exact_again(services: Services) -> None:
     )
     add_row(services, cars[4], as_car=cars[4], partition_key=elsewhere)  # a row outside its car's shard
     park_event(services, cars[5], version=2)
-    services.views.park(parked_document({"id": "junk", "docType": "mystery"}, "no car", datetime.now(UTC)))
+    junk = {"id": "junk", "docType": "mystery"}
+    services.views.park(parked_document(junk, "no car", datetime.now(UTC), projection="car-list"))
     assert stored_views(services) != from_scratch(services)
 
     summary = rebuild(services)
@@ -323,7 +322,7 @@ def test_on_cosmos_a_healthy_list_costs_two_head_reads_per_car_and_two_requests_
     services = bootstrap(cosmos.settings, cosmos_client=cosmos.client)
     cars = add_cars(services, 6)
     project_everything(services)
-    repair = activities.repair_for(services)
+    repair = activities.repair_for(services, {"projection": "car-list"})
     shards = {row_partition(car_id, services.settings.list_shards) for car_id in cars}
 
     cosmos.transport.reset()

@@ -9,7 +9,8 @@ from pathlib import Path
 from cartracker.adapters.sqlite_db import SqliteDatabase
 from cartracker.adapters.sqlite_events import SqliteEventStore
 from cartracker.adapters.sqlite_views import SqliteViewStore
-from cartracker.projection.documents import shard_partition, subtotal_document, without_system_fields
+from cartracker.projection.car_list import shard_partition, subtotal_document
+from cartracker.projection.documents import without_system_fields
 from cartracker.projection.ports import RowWrite
 from tests.integration.test_view_store_contract import row
 

@@ -8,17 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cartracker.bootstrap import Services
+from cartracker.domain.car import OilChange
 from cartracker.domain.commands import AddCar, ChangeOil
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document
-from cartracker.projection.car_list import CarListRow, row_document
-from cartracker.projection.documents import (
-    parked_document,
-    shard_partition,
-    subtotal_document,
-    without_system_fields,
-)
+from cartracker.projection.car_list import CarListRow, row_document, shard_partition, subtotal_document
+from cartracker.projection.documents import parked_document, without_system_fields
 from cartracker.projection.ports import RowWrite
+from cartracker.projection.service_due import SERVICE_DUE, ServiceDueRow, due_until
+from cartracker.projection.service_due import row_document as service_due_document
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -35,6 +33,25 @@ def row(partition_key: str, *, minutes: int = 0, version: int = 1, cents: int = 
         total_charges_cents=cents,
     )
     return row_document(car, partition_key)
+
+
+def service_due_row(days_since_oil_change: int) -> Document:
+    """A car whose oil change falls due (by time) 180 days after `T0 - days_since_oil_change`."""
+    oil_at = T0 - timedelta(days=days_since_oil_change)
+    car = ServiceDueRow(
+        car_id=str(uuid.uuid4()),
+        version=2,
+        make="Volvo",
+        model="V70",
+        owner="Ann",
+        added_at=oil_at,
+        last_mileage=10,
+        last_oil_change=OilChange(at=oil_at, mileage=10),
+        remaining_pad=None,
+        oil_due_by_mileage_since=None,
+        brakes_due_since=None,
+    )
+    return service_due_document(car, SERVICE_DUE.partition_of(car.car_id, 7))
 
 
 def shard() -> str:
@@ -148,6 +165,22 @@ class TestViewStoreContract:
         after_third = services.views.list_rows(before=newest_first[2]["listKey"], limit=10)
         assert strip(after_third) == newest_first[3:]
 
+    def test_service_due_rows_are_listed_most_overdue_first_across_shards_below_now(
+        self, services: Services
+    ) -> None:
+        rows = [service_due_row(days) for days in (30, -5, 200, 0, 90, -1, 10)]
+        for doc in rows:
+            services.views.write_shard(doc["partitionKey"], [RowWrite(doc, None)])
+        services.views.write_shard(shard(), [RowWrite(row(shard()), None)])  # another projection's row
+        now = T0 + timedelta(days=180)  # the rows oil-changed after T0 are not due yet
+        due = sorted((d for d in rows if d["dueKey"] < due_until(now)), key=lambda d: d["dueKey"])
+        assert len(due) == 5
+
+        first = services.views.list_service_due(until=due_until(now), after=None, limit=2)
+        assert strip(first) == due[:2]
+        rest = services.views.list_service_due(until=due_until(now), after=first[-1]["dueKey"], limit=10)
+        assert strip(rest) == due[2:]
+
     def test_the_summary_holds_every_subtotal_and_the_named_rows(self, services: Services) -> None:
         named = []
         for s in (3, 4):
@@ -169,16 +202,83 @@ class TestViewStoreContract:
 
     def test_parking_the_same_change_twice_keeps_one_and_lists_newest_first(self, services: Services) -> None:
         change = {"id": "x:0000000002", "aggregateId": "x", "version": 2, "docType": "event", "type": "?"}
-        services.views.park(parked_document(change, "first reason", T0))
-        services.views.park(parked_document(change, "second reason", T0 + timedelta(seconds=1)))
+        services.views.park(parked_document(change, "first reason", T0, projection="car-list"))
+        later = T0 + timedelta(seconds=1)
+        services.views.park(parked_document(change, "second reason", later, projection="car-list"))
         other = {**change, "id": "y:0000000001", "aggregateId": "y", "version": 1}
-        services.views.park(parked_document(other, "other", T0 + timedelta(seconds=2)))
+        services.views.park(parked_document(other, "other", T0 + timedelta(seconds=2), projection="car-list"))
         parked = services.views.list_parked(limit=10)
         assert [(p["documentId"], p["reason"]) for p in parked] == [
             ("y:0000000001", "other"),
             ("x:0000000002", "second reason"),
         ]
         assert services.views.list_parked(limit=1)[0]["documentId"] == "y:0000000001"
+
+    def test_parked_changes_are_kept_and_listed_per_projection(self, services: Services) -> None:
+        change = {"id": "x:0000000002", "aggregateId": "x", "version": 2, "docType": "event", "type": "?"}
+        services.views.park(parked_document(change, "list", T0, projection="car-list"))
+        services.views.park(parked_document(change, "other", T0, projection="car"))  # a prefix of the first
+        mine = services.views.list_parked(limit=10, projection="car-list")
+        assert [(p["projection"], p["reason"]) for p in mine] == [("car-list", "list")]
+        assert [p["reason"] for p in services.views.list_parked(limit=10, projection="car")] == ["other"]
+        assert len(services.views.list_parked(limit=10)) == 2, "the same change, once per projection"
+        by_id = services.views.read_parked(after=None, limit=10, projection="car")
+        assert [item.doc["reason"] for item in by_id] == ["other"]
+        assert services.views.list_parked(limit=10, projection="service-due") == []
+
+    def test_a_shard_write_may_delete_rows_and_leave_out_the_subtotal(self, services: Services) -> None:
+        pk = shard()
+        a, b = row(pk, cents=5), row(pk, cents=7)
+        services.views.write_shard(pk, [RowWrite(a, None), RowWrite(b, None)])
+        state = services.views.read_whole_shard(pk)
+        assert (sorted(state.rows), state.subtotal) == (sorted([a["id"], b["id"]]), None)
+        moved = {**a, "version": 4}
+        services.views.write_shard(
+            pk, [RowWrite(moved, state.rows[a["id"]].etag)], delete_rows=[(b["id"], state.rows[b["id"]].etag)]
+        )
+        after = services.views.read_whole_shard(pk)
+        assert {car_id: without_system_fields(r.doc) for car_id, r in after.rows.items()} == {a["id"]: moved}
+        with pytest.raises(ConcurrencyConflict):  # deleting a row that changed since it was read
+            services.views.write_shard(pk, [], delete_rows=[(a["id"], state.rows[a["id"]].etag)])
+        assert list(services.views.read_whole_shard(pk).rows) == [a["id"]], "all or nothing"
+
+    def test_a_parked_change_is_read_by_id_and_counted_per_projection(self, services: Services) -> None:
+        change = {"id": "car:0000000002", "aggregateId": "car", "version": 2, "docType": "event"}
+        mine = parked_document(change, "bad", T0, projection="car-list")
+        services.views.park(mine)
+        services.views.park(parked_document(change, "bad", T0, projection="car-listing"))
+        services.views.park(parked_document(change, "bad", T0, projection="car"))
+
+        found = services.views.read_parked_change(mine["id"])
+        assert found is not None
+        assert without_system_fields(found.doc) == mine
+        assert services.views.read_parked_change("parked:car-list:nope") is None
+        assert [services.views.count_parked(name) for name in ("car-list", "car-listing", "car", "x")] == [
+            1,
+            1,
+            1,
+            0,
+        ], "a projection whose name starts another's counts only its own"
+
+    def test_a_status_document_is_created_once_and_replaced_only_at_its_etag(
+        self, services: Services
+    ) -> None:
+        doc = {
+            "id": "status:car-list",
+            "partitionKey": "status",
+            "docType": "projectionStatus",
+            "appliedTs": 1,
+        }
+        etag = services.views.write_status(doc, None)
+        with pytest.raises(ConcurrencyConflict):
+            services.views.write_status(doc, None)
+        newer = services.views.write_status({**doc, "appliedTs": 2}, etag)
+        with pytest.raises(ConcurrencyConflict):
+            services.views.write_status({**doc, "appliedTs": 3}, etag)
+
+        found = services.views.read_statuses(["status:car-list", "status:other"])
+        assert list(found) == ["status:car-list"]
+        assert (found["status:car-list"].etag, found["status:car-list"].doc["appliedTs"]) == (newer, 2)
 
 
 def test_the_projector_gives_the_fold_on_each_store(services: Services) -> None:

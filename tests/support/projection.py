@@ -17,17 +17,21 @@ from cartracker.documents import stored_event_from_document
 from cartracker.domain.car import fold
 from cartracker.domain.commands import AddCar, Command
 from cartracker.errors import DomainError
+from cartracker.heads import fold_history
 from cartracker.ports import Document
-from cartracker.projection.car_list import CarListRow, row_document, row_from_car
-from cartracker.projection.documents import (
+from cartracker.projection.car_list import (
+    CAR_LIST,
+    CarListRow,
+    row_document,
+    row_from_car,
     row_partition,
     shard_partition,
     subtotal_document,
-    without_system_fields,
 )
+from cartracker.projection.documents import without_system_fields
+from cartracker.projection.engine import AnyProjector, Projector
 from cartracker.projection.ports import RowWrite, ViewStore
-from cartracker.projection.projector import CarListProjector
-from cartracker.service.heads import fold_history
+from cartracker.projection.spec import AnyProjection
 from cartracker.settings import (
     EVENTS_CONTAINER,
     SETTING_LIST_SHARDS,
@@ -97,9 +101,9 @@ class World:
         self.log.extend(docs)
         return docs
 
-    def projector(self, views: ViewStore | None = None) -> CarListProjector:
+    def projector(self, views: ViewStore | None = None, projection: AnyProjection = CAR_LIST) -> AnyProjector:
         s = self.services
-        return CarListProjector(views or s.views, s.events, shards=self.shards, clock=SteppingClock())
+        return Projector(projection, views or s.views, s.events, shards=self.shards, clock=SteppingClock())
 
     def car_ids(self) -> list[str]:
         """Every car in the event store (whether or not the log saw it)."""
@@ -176,12 +180,20 @@ class InterleavingViews:
         return getattr(self.inner, name)
 
     def write_shard(
-        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
+        self,
+        partition_key: str,
+        rows: Sequence[RowWrite],
+        subtotal: Document | None = None,
+        *,
+        subtotal_etag: str | None = None,
+        delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
         hook, self.before_next_write = self.before_next_write, None
         if hook is not None:
             hook()
-        self.inner.write_shard(partition_key, rows, subtotal, subtotal_etag=subtotal_etag)
+        self.inner.write_shard(
+            partition_key, rows, subtotal, subtotal_etag=subtotal_etag, delete_rows=delete_rows
+        )
 
 
 Views = dict[str, dict[str, Document]]  # partition key -> document id -> document
@@ -214,3 +226,62 @@ def stored_views(services: Services) -> Views:
         if docs and docs != {"subtotal": subtotal_document(partition_key, 0, 0)}:
             views[partition_key] = docs
     return views
+
+
+# --- any registered projection ----------------------------------------------------------------------
+
+
+def projection_from_scratch(services: Services, projection: AnyProjection, car_ids: Sequence[str]) -> Views:
+    """A projection's views of these cars as a fold of each car's events through the projection's own
+    `evolve`, with no projector involved; each row also equals the row of the folded car (its head),
+    which gap healing and rebuilds rely on."""
+    shards = services.settings.list_shards
+    views: Views = {}
+    for car_id in car_ids:
+        row = None
+        for doc in services.events.read_events(car_id, limit=10_000):
+            row = projection.evolve(row, stored_event_from_document(doc).event, car_id)
+        assert row is not None
+        car = fold_history(services.events, car_id)
+        assert car is not None
+        partition_key = projection.partition_of(car_id, shards)
+        document = projection.to_document(row, partition_key)
+        assert document == projection.to_document(projection.from_car(car), partition_key)
+        views.setdefault(partition_key, {})[car_id] = document
+    if projection.subtotal is not None:
+        for partition_key, rows in views.items():
+            totals = projection.subtotal.of_rows(rows.values())
+            rows["subtotal"] = projection.subtotal.document(partition_key, totals)
+    return views
+
+
+def projection_stored(services: Services, projection: AnyProjection) -> Views:
+    """What a projection's shards hold, without system fields (a shard whose subtotal is all zero and
+    that has no rows counts as empty)."""
+    views: Views = {}
+    for shard in range(services.settings.list_shards):
+        partition_key = projection.partition(shard)
+        state = services.views.read_whole_shard(partition_key)
+        docs = {car_id: without_system_fields(row.doc) for car_id, row in state.rows.items()}
+        if state.subtotal is not None:
+            docs["subtotal"] = without_system_fields(state.subtotal.doc)
+        empty = None if projection.subtotal is None else projection.subtotal.document(partition_key, {})
+        if docs and docs != {"subtotal": empty}:
+            views[partition_key] = docs
+    return views
+
+
+def assert_projection_consistent(services: Services, projection: AnyProjection) -> None:
+    """At any moment: every row is its car's true fold at the row's version (behind, never wrong),
+    and every shard's subtotal is exactly the sum of its rows."""
+    for partition_key, docs in projection_stored(services, projection).items():
+        rows = {car_id: doc for car_id, doc in docs.items() if car_id != "subtotal"}
+        for car_id, doc in rows.items():
+            events = services.events.read_events(car_id, limit=int(doc["version"]))
+            car = fold(None, (stored_event_from_document(d).event for d in events), car_id=car_id)
+            assert car is not None
+            assert doc == projection.to_document(projection.from_car(car), partition_key)
+        if projection.subtotal is not None:
+            assert docs.get("subtotal") == projection.subtotal.document(
+                partition_key, projection.subtotal.of_rows(rows.values())
+            )

@@ -52,7 +52,15 @@ def test_a_car_reads_with_its_version_as_etag(services: Services) -> None:
     assert set(car) == {
         "carId", "version", "make", "model", "owner", "addedAt", "updatedAt", "lastMileage", "lastServiced",
         "totalCharges", "oilChanges", "brakeInspections", "lastRemainingPad", "tiresReplaced", "ownerChanges",
+        "lastOilChange",
     }  # fmt: skip
+    assert car["lastOilChange"] == {"at": car["lastServiced"], "mileage": 1}
+
+
+def test_a_car_never_oil_changed_shows_no_last_oil_change(services: Services) -> None:
+    car_id = a_car_with_history(services)
+
+    assert body_of(read_car(car_id))["lastOilChange"] is None
 
 
 def test_if_none_match_with_the_current_etag_is_304_without_a_body(services: Services) -> None:

@@ -14,7 +14,7 @@ from cartracker import errors
 from cartracker.errors import CarTrackerError
 from cartracker.http import requests as http_requests
 from cartracker.http.problems import problem_for
-from cartracker.projection.projector import ProjectionFailed
+from cartracker.projection.engine import ProjectionFailed
 
 # Every module, so that the walk below sees errors defined anywhere (projection, rebuild, ...).
 for _module in pkgutil.walk_packages(cartracker.__path__, "cartracker."):

@@ -15,9 +15,10 @@ import pytest
 from cartracker.bootstrap import Services
 from cartracker.domain.commands import AddCar, ChangeOil
 from cartracker.errors import StoreUnavailable
-from cartracker.functions.car_list import MAX_RETRIES, list_cars, list_parked, project_car_list
+from cartracker.functions.car_list import MAX_RETRIES, list_cars, project_car_list
+from cartracker.functions.projections import list_parked
 from cartracker.ports import Document
-from cartracker.projection.projector import ProjectionFailed
+from cartracker.projection.engine import ProjectionFailed
 from cartracker.tokens import consistency_token
 from tests.support.functions import body_of, call, fields_of, installed, problem_of, sqlite_services
 
@@ -161,3 +162,12 @@ def test_a_failing_write_fails_the_invocation_until_the_last_retry_which_parks_i
     parked = services.views.list_parked(limit=10)
     assert {p["documentId"] for p in parked} == {d["id"] for d in batch}
     assert all("write kept failing after retries: " in p["reason"] for p in parked)
+
+
+def test_parked_changes_are_listed_per_projection_and_an_unknown_one_is_refused(services: Services) -> None:
+    change = {"id": "x:0000000002", "aggregateId": "x", "version": 2, "docType": "event", "type": "?"}
+    deliver([change])
+    [item] = body_of(call(list_parked, "GET", "manage/parked", params={"projection": "car-list"}))["items"]
+    assert (item["projection"], item["documentId"]) == ("car-list", "x:0000000002")
+    problem = problem_of(call(list_parked, "GET", "manage/parked", params={"projection": "nope"}), 400)
+    assert fields_of(problem) == {"projection"}

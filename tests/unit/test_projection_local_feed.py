@@ -14,7 +14,7 @@ from cartracker.bootstrap import Services
 from cartracker.domain.commands import AddCar, ChangeOil
 from cartracker.localhost.changefeed import ChangeFeedFunction, ChangeFeedPump, RetryPolicy, change_feed_pumps
 from cartracker.localhost.index import app_index
-from cartracker.settings import CAR_LIST_LEASE_PREFIX, EVENTS_CONTAINER
+from cartracker.settings import CAR_LIST_LEASE_PREFIX, EVENTS_CONTAINER, SERVICE_DUE_LEASE_PREFIX
 from tests.support.functions import installed, sqlite_services
 from tests.support.projection import World
 
@@ -28,10 +28,24 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield world
 
 
+def change_feed_functions() -> dict[str, ChangeFeedFunction]:
+    functions = (ChangeFeedFunction.from_function(f, env={}) for f in app_index().change_feed)
+    return {f.name: f for f in functions}
+
+
 @pytest.fixture
 def projector_function() -> ChangeFeedFunction:
-    [function] = app_index().change_feed
-    return ChangeFeedFunction.from_function(function, env={})
+    return change_feed_functions()["project_car_list"]
+
+
+def test_every_projection_has_its_own_change_feed_function_and_checkpoints() -> None:
+    functions = change_feed_functions()
+    assert {name: f.checkpoint for name, f in functions.items()} == {
+        "project_car_list": f"{CAR_LIST_LEASE_PREFIX}project_car_list",
+        "project_service_due": f"{SERVICE_DUE_LEASE_PREFIX}project_service_due",
+    }
+    assert {f.container for f in functions.values()} == {EVENTS_CONTAINER}
+    assert functions["project_service_due"].retry == functions["project_car_list"].retry
 
 
 def test_the_projector_binding_is_read_from_the_app(projector_function: ChangeFeedFunction) -> None:
@@ -150,7 +164,8 @@ def test_when_retries_run_out_the_batch_is_passed_over_as_the_functions_host_doe
 
 
 def test_a_paused_pump_delivers_nothing_until_resumed(world: World) -> None:
-    [pump] = change_feed_pumps(app_index().change_feed, world.db)
+    pumps = change_feed_pumps(app_index().change_feed, world.db)
+    [pump] = [p for p in pumps if p.function.name == "project_car_list"]
     pump.start()
     try:
         world.add_car()

@@ -12,9 +12,9 @@ from cartracker.documents import event_id
 from cartracker.domain.commands import ChangeOil, ReplaceTires
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document
-from cartracker.projection.documents import row_partition
+from cartracker.projection.car_list import row_partition
+from cartracker.projection.engine import ProjectionFailed
 from cartracker.projection.ports import RowWrite
-from cartracker.projection.projector import ProjectionFailed
 from tests.support.projection import World
 
 

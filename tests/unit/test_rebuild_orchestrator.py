@@ -36,7 +36,7 @@ Activity = Callable[[dict[str, Any]], Any]
 def registered_orchestrator() -> Orchestrator:
     """The generator function the Functions host runs, taken from the blueprint."""
     function: Orchestrator = (
-        rebuild_functions.rebuild_car_list.build().get_user_function().orchestrator_function
+        rebuild_functions.rebuild_projection.build().get_user_function().orchestrator_function
     )
     return function
 
@@ -136,7 +136,7 @@ class FakeStore:
 
 
 def job(**overrides: Any) -> dict[str, Any]:
-    return {"shards": 3, "pageSize": 4, "chunkSize": 2, **overrides}
+    return {"projection": "car-list", "shards": 3, "pageSize": 4, "chunkSize": 2, **overrides}
 
 
 def shape(yields: list[Call | FanOut]) -> list[tuple[str, int]]:
@@ -165,7 +165,7 @@ def test_rebuild_pages_through_heads_then_fans_out_rows_shards_and_clears_parked
     ]
     assert rows == [cars[0:2], cars[2:4], cars[4:6], cars[6:7]]
     shards = next(y for y in context.yields if isinstance(y, FanOut) and y.calls[0].name == REBUILD_SHARD)
-    assert [c.payload for c in shards.calls] == [{"shard": 0}, {"shard": 1}, {"shard": 2}]
+    assert [c.payload for c in shards.calls] == [{"projection": "car-list", "shard": s} for s in range(3)]
 
 
 def test_each_page_is_read_from_where_the_previous_one_stopped() -> None:
@@ -283,13 +283,34 @@ def test_a_failed_page_read_fails_the_orchestration_before_any_row_is_touched() 
 
 @pytest.mark.parametrize(
     "bad_input",
-    [None, "car-list", {}, {"shards": 0}, {"shards": 4, "pageSize": "many"}, {"shards": 4, "chunkSize": -1}],
+    [
+        None,
+        "car-list",
+        {},
+        {"shards": 0},
+        {"shards": 4, "pageSize": "many"},
+        {"shards": 4, "chunkSize": -1},
+        {"projection": "no-such-view", "shards": 4},
+    ],
 )
 def test_malformed_input_fails_the_orchestration_before_any_activity(bad_input: Any) -> None:
     context = FakeContext(bad_input, FakeStore(["car-1"]).activities())
     with pytest.raises(RebuildFailed, match="input"):
         drive(context)
     assert context.yields == []
+
+
+def test_every_activity_but_the_head_pages_names_the_projection_it_rebuilds() -> None:
+    context = FakeContext(job(), FakeStore([f"car-{i}" for i in range(5)]).activities())
+    drive(context)
+    calls = [c for y in context.yields for c in (y.calls if isinstance(y, FanOut) else [y])]
+    assert {c.name for c in calls if c.payload.get("projection") != "car-list"} == {READ_HEADS}
+
+
+def test_an_input_from_before_rebuilds_had_names_rebuilds_the_car_list() -> None:
+    legacy = {k: v for k, v in job().items() if k != "projection"}
+    context = FakeContext(legacy, FakeStore(["car-1"]).activities())
+    assert drive(context)["view"] == "car-list"
 
 
 def test_replaying_the_same_history_schedules_the_same_activities() -> None:
@@ -314,7 +335,7 @@ def test_replaying_the_same_history_schedules_the_same_activities() -> None:
 
 def test_the_registered_function_names_are_the_ones_the_orchestrator_calls() -> None:
     names = {
-        rebuild_functions.rebuild_car_list: ORCHESTRATOR,
+        rebuild_functions.rebuild_projection: ORCHESTRATOR,
         rebuild_functions.rebuild_read_heads: READ_HEADS,
         rebuild_functions.rebuild_rows: REBUILD_ROWS,
         rebuild_functions.rebuild_shard: REBUILD_SHARD,
@@ -387,6 +408,7 @@ def test_starting_a_rebuild_answers_202_with_status_urls_and_passes_the_deployme
     assert response.headers["Location"].endswith("/instances/rebuild-car-list")
     [(name, instance_id, job_input)] = client.started
     assert (name, instance_id) == (ORCHESTRATOR, "rebuild-car-list")
+    assert job_input["projection"] == "car-list"
     assert job_input["shards"] == store.settings.list_shards
     assert job_input["pageSize"] == 250
     assert job_input["continuation"] is None
@@ -430,3 +452,16 @@ def test_the_starter_is_documented_with_its_method_route_and_admin_auth() -> Non
     assert [str(getattr(m, "value", m)) for m in trigger.methods] == ["POST"]
     assert str(getattr(trigger.auth_level, "value", trigger.auth_level)).lower() == "admin"
     assert [reply.status for reply in route.replies] == [202]
+
+
+def test_the_cli_refuses_an_unknown_projection_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cartracker.__main__ import main  # noqa: PLC0415
+
+    with caplog.at_level("ERROR"):
+        assert main(["rebuild", "car-lst", "--db", str(tmp_path / "store.sqlite3")]) == 2
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "car-lst" in record.getMessage()
+    assert "car-list" in record.getMessage()
+    assert "\n" not in record.getMessage()

@@ -1,0 +1,167 @@
+"""How far behind each projection is, from what the projection records itself: O(projections).
+
+After each change-feed batch the engine moves its projection's *status document*
+forward (`StatusRecorder`): the newest store write time (`_ts`) and change-feed
+position (`_lsn`) among the changes it was handed, and when it applied them. It
+lives in `views`, partition `"status"`, id `"status:{projection}"`, and only moves
+forward: it is replaced `if_match` its etag and keeps the larger of the stored
+and the new figures, so a redelivered old batch or a second instance cannot move
+it back. The recorder keeps the etag it wrote, so a projector alone costs one
+write per batch (one read more after another instance wrote it).
+
+Status (`ProjectionStatuses`) compares that with the newest change in `events`
+(`ChangeFeedProgress`, one query) -- lag in seconds, and on the embedded store the
+exact number of changes still to deliver -- and counts each projection's parked
+entries: 2 + one count per projection, never a read per car.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cartracker.errors import ConcurrencyConflict
+from cartracker.ports import ChangeFeedProgress, Document, FeedMark, VersionedDocument
+from cartracker.projection.documents import time_text
+from cartracker.projection.ports import ViewStore
+
+log = logging.getLogger(__name__)
+
+STATUS_PARTITION = "status"
+STATUS_DOC = "projectionStatus"
+_MAX_ATTEMPTS = 3
+
+
+def status_id(projection: str) -> str:
+    return f"status:{projection}"
+
+
+def batch_mark(changes: Iterable[Document]) -> FeedMark | None:
+    """The newest `_ts` and `_lsn` among change-feed documents; None if they carry neither."""
+    stamps = [doc["_ts"] for doc in changes if _is_number(doc.get("_ts"))]
+    positions = [doc["_lsn"] for doc in changes if _is_number(doc.get("_lsn"))]
+    if not stamps and not positions:
+        return None
+    return FeedMark(
+        ts=float(max(stamps)) if stamps else None, position=int(max(positions)) if positions else None
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class StatusRecorder:
+    """Moves one projection's status document forward after each batch (see the module docstring)."""
+
+    def __init__(self, projection: str, views: ViewStore, clock: Callable[[], datetime]) -> None:
+        self.projection = projection
+        self.views = views
+        self.clock = clock
+        self._known: VersionedDocument | None = None
+        self._loaded = False
+
+    def record(self, mark: FeedMark) -> None:
+        for _ in range(_MAX_ATTEMPTS):
+            if not self._loaded:
+                self._known = self.views.read_statuses([status_id(self.projection)]).get(
+                    status_id(self.projection)
+                )
+                self._loaded = True
+            stored = None if self._known is None else self._known.doc
+            ts = _later(_number(stored, "appliedTs"), mark.ts)
+            position = _later(_number(stored, "position"), mark.position)
+            if stored is not None and (ts, position) == (
+                _number(stored, "appliedTs"),
+                _number(stored, "position"),
+            ):
+                return  # an old batch again: nothing moves
+            doc = {
+                "id": status_id(self.projection),
+                "partitionKey": STATUS_PARTITION,
+                "docType": STATUS_DOC,
+                "projection": self.projection,
+                "appliedTs": ts,
+                "position": None if position is None else int(position),
+                "appliedAt": time_text(self.clock()),
+            }
+            try:
+                etag = self.views.write_status(doc, None if self._known is None else self._known.etag)
+            except ConcurrencyConflict:
+                self._loaded = False  # another instance moved it: read it again
+                continue
+            self._known = VersionedDocument(doc, etag)
+            return
+        log.warning("%s: status kept changing under %d attempts; left alone", self.projection, _MAX_ATTEMPTS)
+
+
+def _number(doc: Document | None, name: str) -> float | None:
+    value = None if doc is None else doc.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    lag_seconds: float | None  # None: it has applied nothing yet while `events` holds changes
+    pending_changes: int | None  # None where the store cannot say cheaply
+    last_applied_at: str | None
+    parked: int
+
+
+class ProjectionStatuses:
+    def __init__(self, views: ViewStore, feed: ChangeFeedProgress, projections: Sequence[str]) -> None:
+        self.views = views
+        self.feed = feed
+        self.projections = projections
+
+    def all(self) -> list[ProjectionStatus]:
+        """Every registered projection's status: 2 + len(projections) store calls."""
+        return self._of(self.projections, count_parked=True)
+
+    def one(self, name: str, *, count_parked: bool = True) -> ProjectionStatus:
+        return self._of([name], count_parked=count_parked)[0]
+
+    def _of(self, names: Sequence[str], *, count_parked: bool) -> list[ProjectionStatus]:
+        # Status documents first: a change applied between the two reads makes the lag look larger,
+        # never negative or falsely zero.
+        stored = self.views.read_statuses([status_id(name) for name in names])
+        newest = self.feed.newest_change()
+        found = []
+        for name in names:
+            doc = stored.get(status_id(name))
+            applied = None if doc is None else doc.doc
+            pending = self.feed.pending_changes(None if applied is None else _position(applied))
+            found.append(
+                ProjectionStatus(
+                    name=name,
+                    lag_seconds=0.0 if pending == 0 else _lag(newest, applied, behind=bool(pending)),
+                    pending_changes=pending,
+                    last_applied_at=None if applied is None else applied.get("appliedAt"),
+                    parked=self.views.count_parked(name) if count_parked else 0,
+                )
+            )
+        return found
+
+
+def _position(doc: Document) -> int | None:
+    value = _number(doc, "position")
+    return None if value is None else int(value)
+
+
+def _lag(newest: FeedMark | None, applied: Document | None, *, behind: bool) -> float | None:
+    """Seconds from the newest change applied to the newest change; `behind`: changes are known to
+    be pending, so the answer is never 0 (Cosmos DB cannot say: there a lag under 1 s reads 0)."""
+    if newest is None:
+        return 0.0  # `events` is empty: nothing to apply
+    applied_ts = _number(applied, "appliedTs")
+    if newest.ts is None or applied_ts is None:
+        return None  # it has applied nothing yet, or the newest change has no write time (an old file)
+    lag = round(max(0.0, newest.ts - applied_ts), 3)
+    return max(lag, 0.001) if behind else lag
