@@ -4,7 +4,7 @@ On the Cosmos test server the count is of HTTP requests the SDK really sent
 (`CountingTransport`, background account reads left out); on SQLite, of store
 port calls (`PortCalls`). The operations and the expected counts are the ones
 tests/integration/test_cosmos_round_trips.py and test_car_list_round_trips.py
-assert, reported here as figures next to DESIGN.md's promises.
+assert, reported here as figures next to the promises in docs/architecture.md.
 """
 
 from __future__ import annotations
