@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
 
-from cartracker.localhost.changefeed import ChangeFeedPump
+from cartracker.localhost.changefeed import ChangeFeedPump, change_feed_pumps
+from cartracker.localhost.index import app_index
 from tests.e2e.conftest import LiveApi
 from tests.support.browser import (
     PageProblems,
@@ -43,6 +44,14 @@ def browser(chromium_browser: Browser) -> Iterator[BrowserContext]:
     with browser_context(chromium_browser) as context:
         context.set_default_timeout(TIMEOUT_MS)
         yield context
+
+
+@pytest.fixture(scope="module")
+def service_due_feed(live_api: LiveApi, pump: ChangeFeedPump) -> ChangeFeedPump:
+    """The service-due projector's feed, to wait on (`pump` runs it; this only reads its position)."""
+    pumps = change_feed_pumps(app_index().change_feed, live_api.services.backend)
+    [feed] = [p for p in pumps if p.function.name == "project_service_due"]
+    return feed
 
 
 @pytest.fixture
@@ -90,6 +99,28 @@ def add_car(live: LiveApi, make: str, model: str, owner: str) -> str:
 
 def row_of(page: Page, car_id: str) -> Locator:
     return page.locator(f'#car-rows tr[data-car-id="{car_id}"]')
+
+
+def open_service_due(page: Page) -> None:
+    """Through the page's own navigation, from wherever it is."""
+    page.locator(".views").get_by_role("link", name="Service due").click()
+    expect(page.locator("#due-view")).to_be_visible()
+    expect(page.locator("#due-freshness")).to_have_text("deferred")
+
+
+def due_row(page: Page, car_id: str) -> Locator:
+    return page.locator(f'#due-rows tr[data-car-id="{car_id}"]')
+
+
+def due_ids(page: Page) -> list[str]:
+    ids: list[str] = page.locator("#due-rows tr").evaluate_all("rows => rows.map((r) => r.dataset.carId)")
+    return ids
+
+
+def inspect_brakes(live: LiveApi, car_id: str, mileage: int, remaining_pad: int) -> None:
+    body = {"mileage": mileage, "remainingPad": remaining_pad}
+    answer = live.post(f"cars/{car_id}/brake-inspections", body)
+    assert answer.status_code == 200, answer.text
 
 
 def fact(page: Page, label: str) -> Locator:
@@ -177,12 +208,15 @@ def assert_fits_a_phone(page: Page, view: str) -> None:
     assert found == {}, f"in the {view}: {found}"
 
 
-def test_on_a_phone_the_list_history_and_details_fit_without_breaking_words(
-    phone: Page, live_api: LiveApi, pump: ChangeFeedPump
+def test_on_a_phone_the_list_history_details_and_service_due_fit_without_breaking_words(
+    phone: Page, live_api: LiveApi, pump: ChangeFeedPump, service_due_feed: ChangeFeedPump
 ) -> None:
     """Realistic long names and large amounts, at 390 px: every table cell readable as written."""
     add_car(live_api, "Volkswagen", "Multivan Highline", "Anne-Sophie Vanderheyden")
-    add_car(live_api, "Land Rover", "Range Rover Sport Autobiography", "Bartholomew Featherstonehaugh")
+    rover = add_car(
+        live_api, "Land Rover", "Range Rover Sport Autobiography", "Bartholomew Featherstonehaugh"
+    )
+    inspect_brakes(live_api, rover, 1_999_999, 90)  # never oil-changed: due by its miles
     car_id = add_car(live_api, "Mercedes-Benz", "GLE 450 4MATIC Coupé", "Maximiliane Oberhauser-Lindqvist")
     for path, body in [
         ("oil-changes", {"mileage": 1_250_000, "charge": "99999.99"}),
@@ -208,6 +242,19 @@ def test_on_a_phone_the_list_history_and_details_fit_without_breaking_words(
     expect(phone.locator("#history-rows tr")).to_have_count(6)
     assert_fits_a_phone(phone, "details and history")
     save_screenshot(phone, "phone-details")
+
+    service_due_feed.wait_until_caught_up()
+    open_service_due(phone)
+    expect(due_row(phone, car_id).locator("li")).to_have_text(
+        ["Brakes due: 5% pad left at the last inspection"]
+    )
+    expect(due_row(phone, rover).locator("li")).to_have_text(
+        ["Oil change due: 1999999 miles and no oil change recorded yet"]
+    )
+    labels = due_row(phone, car_id).locator("td").evaluate_all("cells => cells.map((c) => c.dataset.label)")
+    assert labels == ["Make", "Model", "Owner", "Due since", "What is due", "Freshness"]
+    assert_fits_a_phone(phone, "service due")
+    save_screenshot(phone, "phone-service-due")
 
 
 def test_the_list_pages_newest_first_and_totals_every_cars_charges(
@@ -243,6 +290,107 @@ def test_the_list_pages_newest_first_and_totals_every_cars_charges(
 
     page.locator("#previous-page").click()
     expect(rows.first).to_have_attribute("data-car-id", car_ids[-1])
+
+
+# ---------------------------------------------------------------- service due
+
+# After the list's tests, which need the list to start on one page; before the rest, so that the
+# screenshot shows few cars.
+
+
+def test_service_due_lists_the_most_overdue_car_first_each_reason_in_words_and_links_its_details(
+    page: Page, live_api: LiveApi, service_due_feed: ChangeFeedPump
+) -> None:
+    oil_due = add_car(live_api, "Peugeot", "308 SW", "Hanna")
+    oil = live_api.post(f"cars/{oil_due}/oil-changes", {"mileage": 10_000, "charge": "59.90"})
+    assert oil.status_code == 200, oil.text
+    inspect_brakes(live_api, oil_due, 15_200, 80)  # 5200 miles since the oil change
+    brakes_due = add_car(live_api, "Kia", "Ceed", "Ivar")
+    inspect_brakes(live_api, brakes_due, 3_000, 20)  # pads at the limit
+    never_changed = add_car(live_api, "Seat", "Leon", "Jelena")
+    inspect_brakes(live_api, never_changed, 5_000, 75)  # 5000 miles and never an oil change
+    open_list(page, live_api)
+
+    service_due_feed.wait_until_caught_up()
+    open_service_due(page)
+    expect(page).to_have_title("Service due · CarTracker")
+    expect(page.locator('.views a[aria-current="page"]')).to_have_text("Service due")
+
+    expect(due_row(page, never_changed)).to_be_visible()
+    shown = due_ids(page)
+    # Due the longest first: the order the three fell due in, whatever the reason.
+    assert [car for car in shown if car in {oil_due, brakes_due, never_changed}] == [
+        oil_due,
+        brakes_due,
+        never_changed,
+    ]
+    since = page.locator("#due-rows tr time").evaluate_all("times => times.map((t) => t.dateTime)")
+    assert len(since) == len(shown)
+    assert since == sorted(since)
+    expect(due_row(page, oil_due).locator("li")).to_have_text(
+        ["Oil change due: 5200 miles since the last one"]
+    )
+    expect(due_row(page, brakes_due).locator("li")).to_have_text(
+        ["Brakes due: 20% pad left at the last inspection"]
+    )
+    expect(due_row(page, never_changed).locator("li")).to_have_text(
+        ["Oil change due: 5000 miles and no oil change recorded yet"]
+    )
+    expect(due_row(page, oil_due).locator(".badge")).to_have_text("deferred")
+    one_page = live_api.get(f"service-due?pageSize={PAGE_SIZE}").json()
+    assert one_page["continuationToken"] is None, "needs one page"
+    expect(page.locator("#due-pager")).to_be_hidden()  # one page: nothing to page through
+    expect(page.locator("#empty-due")).to_be_hidden()
+    save_screenshot(page, "service-due")
+
+    due_row(page, brakes_due).get_by_role("link", name="Kia").click()
+    expect(page).to_have_url(re.compile(f"#/cars/{brakes_due}$"))
+    expect(page.locator("#car-title")).to_have_text("Kia Ceed")
+    expect(fact(page, "Remaining pad")).to_have_text("20%")
+    expect(page.locator(".views a[aria-current]")).to_have_count(0)
+
+
+def test_service_due_says_so_when_no_car_is_due(page: Page, live_api: LiveApi) -> None:
+    """The store here has cars due, so the API's answer for a store with none is given at the network."""
+    nothing_due: dict[str, object] = {"items": [], "continuationToken": None, "freshness": "deferred"}
+    page.route(re.compile(r".*/api/service-due(\?.*)?$"), lambda route: route.fulfill(json=nothing_due))
+    open_list(page, live_api)
+
+    open_service_due(page)
+
+    expect(page.locator("#empty-due")).to_have_text("No car is due for a service.")
+    expect(page.locator("#due-rows tr")).to_have_count(0)
+    expect(page.locator("#due-pager")).to_be_hidden()
+
+
+def test_service_due_pages_like_the_list_from_the_most_overdue(
+    page: Page, live_api: LiveApi, service_due_feed: ChangeFeedPump
+) -> None:
+    owner = f"Owner {uuid.uuid4().hex[:8]}"
+    for n in range(PAGE_SIZE + 1):
+        inspect_brakes(live_api, add_car(live_api, "Dacia", f"Sandero {n}", owner), 1_000, 10)
+    service_due_feed.wait_until_caught_up()
+    first = live_api.get(f"service-due?pageSize={PAGE_SIZE}").json()
+    token = first["continuationToken"]
+    assert token is not None
+    second = live_api.get(f"service-due?pageSize={PAGE_SIZE}&continuationToken={token}").json()
+    open_list(page, live_api)
+
+    open_service_due(page)
+
+    rows = page.locator("#due-rows tr")
+    expect(rows).to_have_count(PAGE_SIZE)
+    assert due_ids(page) == [item["carId"] for item in first["items"]]
+    expect(page.locator("#due-pager")).to_be_visible()
+    expect(page.locator("#due-previous-page")).to_be_disabled()
+
+    page.get_by_role("button", name="Less overdue →").click()
+    expect(rows.first).to_have_attribute("data-car-id", second["items"][0]["carId"])
+    assert due_ids(page) == [item["carId"] for item in second["items"]]
+    expect(page.locator("#due-previous-page")).to_be_enabled()
+
+    page.get_by_role("button", name="← More overdue").click()
+    expect(rows.first).to_have_attribute("data-car-id", first["items"][0]["carId"])
 
 
 # ---------------------------------------------------------------- one car and its commands
@@ -480,3 +628,27 @@ def test_a_401_makes_the_page_ask_for_a_key_once_and_send_it(page: Page, live_ap
     assert sent[:3] == [None, "wrong-key", None]
     assert sent[3:] == [key] * len(sent[3:])
     assert len(sent) >= 6
+
+
+# ---------------------------------------------------------------- how far behind the list is
+
+
+def test_the_list_says_in_words_how_far_behind_it_is_and_when_it_has_caught_up(
+    page: Page, live_api: LiveApi, pump: ChangeFeedPump
+) -> None:
+    lag = page.locator("#list-lag")
+    pump.wait_until_caught_up()
+    open_list(page, live_api)
+    expect(lag).to_have_text("The list is up to date.")
+
+    pump.pause()
+    try:
+        add_car(live_api, "Skoda", "Octavia", "Dana")  # not through the page: nothing to predict
+        page.locator("#refresh-list").click()
+        behind = re.compile(r"^The list is (less than a second|about \d+ seconds?) behind\.$")
+        expect(lag).to_have_text(behind)
+    finally:
+        pump.resume()
+
+    # Behind, the page keeps asking until the projection has caught up.
+    expect(lag).to_have_text("The list is up to date.", timeout=PROJECTION_TIMEOUT_MS)

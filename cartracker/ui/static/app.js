@@ -1,9 +1,11 @@
-// CarTracker's web page: the car list, one car's details and the command forms.
-// Plain JavaScript modules, no framework, no build step.
+// CarTracker's web page: the car list, the cars due for a service, one car's details and the
+// command forms. Plain JavaScript modules, no framework, no build step.
 //
 // Freshness: a car's details are realtime (its head); the list is deferred (the projection),
 // except for this tab's own writes, which the API folds in as "predicted" until the
-// projector catches up (see writes.js). While anything is predicted the list polls.
+// projector catches up (see writes.js). While anything is predicted, or the list says it is
+// behind (its `lag`, asked for with `lag=true`), the list polls. Service due is deferred too (its
+// own projection), with no predictions: it is read when opened or refreshed.
 
 import { ApiError, api, newId } from "./api.js";
 import { $, badge, clearError, count, el, setStatus, tableRows, when, words } from "./dom.js";
@@ -58,7 +60,7 @@ const list = { pages: [null], next: null, load: 0, poll: 0, polls: 0 };
 async function loadList() {
   const load = ++list.load;
   window.clearTimeout(list.poll);
-  const params = new URLSearchParams({ pageSize: String(PAGE_SIZE) });
+  const params = new URLSearchParams({ pageSize: String(PAGE_SIZE), lag: "true" });
   const page = list.pages.at(-1);
   if (page) params.set("continuationToken", page);
   for (const write of pendingWrites()) params.append("after", write.token);
@@ -103,16 +105,30 @@ function renderList(answer) {
   $("#car-count").textContent = count(answer.carCount);
   $("#list-total").textContent = answer.totalCharges;
   $("#list-freshness").replaceWith(Object.assign(badge(answer.freshness), { id: "list-freshness" }));
+  $("#list-lag").textContent = lagInWords(answer.lag);
   list.next = answer.continuationToken || null;
-  $("#next-page").disabled = list.next === null;
-  $("#previous-page").disabled = list.pages.length === 1;
-  $("#pager").hidden = list.next === null && list.pages.length === 1; // one page: nothing to page through
+  showPager(list, "#pager", "#previous-page", "#next-page");
 }
 
-/** Poll while the page shows predictions, backing off gently, until the projector catches up. */
+/** How far behind the list is, in an owner's words ("The list is about 5 seconds behind"). */
+function lagInWords(lag) {
+  if (!lag) return "";
+  if (lag.caughtUp) return "The list is up to date.";
+  if (typeof lag.seconds !== "number") return "The list is catching up.";
+  if (lag.seconds < 1) return "The list is less than a second behind.";
+  const [amount, unit] =
+    lag.seconds < 90
+      ? [Math.round(lag.seconds), "second"]
+      : lag.seconds < 90 * 60
+        ? [Math.round(lag.seconds / 60), "minute"]
+        : [Math.round(lag.seconds / 3600), "hour"];
+  return `The list is about ${amount} ${unit}${amount === 1 ? "" : "s"} behind.`;
+}
+
+/** Poll while the page shows predictions or the list is behind, backing off gently, until it catches up. */
 function schedulePoll(answer) {
   const predicted = answer.freshness === "predicted" || answer.items.some((c) => c.freshness === "predicted");
-  if (!predicted) {
+  if (!predicted && (!answer.lag || answer.lag.caughtUp)) {
     list.polls = 0;
     return;
   }
@@ -121,6 +137,95 @@ function schedulePoll(answer) {
   list.poll = window.setTimeout(() => {
     if (!$("#list-view").hidden) loadList();
   }, delay);
+}
+
+// ---------------------------------------------------------------- paging
+
+/** `pages`: the continuation token of each page opened so far (null: the first); `next`: the next one's. */
+function showPager(state, pager, previous, next) {
+  $(next).disabled = state.next === null;
+  $(previous).disabled = state.pages.length === 1;
+  $(pager).hidden = state.next === null && state.pages.length === 1; // one page: nothing to page through
+}
+
+function wirePager(state, previous, next, load) {
+  $(next).addEventListener("click", () => {
+    if (state.next === null) return;
+    state.pages.push(state.next);
+    load();
+  });
+  $(previous).addEventListener("click", () => {
+    if (state.pages.length > 1) state.pages.pop();
+    load();
+  });
+}
+
+// ---------------------------------------------------------------- service due
+
+const due = { pages: [null], next: null, load: 0 };
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+async function loadDue() {
+  const load = ++due.load;
+  const params = new URLSearchParams({ pageSize: String(PAGE_SIZE) });
+  const page = due.pages.at(-1);
+  if (page) params.set("continuationToken", page);
+  $("#due-view").setAttribute("aria-busy", "true");
+  try {
+    const answer = await api(`service-due?${params}`);
+    if (load !== due.load) return;
+    clearError();
+    renderDue(answer);
+  } catch (error) {
+    if (load === due.load) setStatus(`Could not load the cars due for a service: ${error.message}`, "error");
+  } finally {
+    if (load === due.load) $("#due-view").removeAttribute("aria-busy");
+  }
+}
+
+function renderDue(answer) {
+  const rows = answer.items.map((car) =>
+    el(
+      "tr",
+      { "data-car-id": car.carId },
+      el("td", {}, el("a", { href: `#/cars/${encodeURIComponent(car.carId)}` }, car.make)),
+      el("td", {}, car.model),
+      el("td", {}, car.owner),
+      el("td", {}, when(car.due[0]?.dueSince)), // the reasons come longest due first
+      el("td", {}, reasonList(car)),
+      el("td", {}, badge(answer.freshness)),
+    ),
+  );
+  tableRows($("table.due"), rows);
+  $("#due-rows").replaceChildren(...rows);
+  $("#empty-due").hidden = rows.length > 0 || due.pages.length > 1;
+  $("#due-freshness").replaceWith(Object.assign(badge(answer.freshness), { id: "due-freshness" }));
+  due.next = answer.continuationToken || null;
+  showPager(due, "#due-pager", "#due-previous-page", "#due-next-page");
+}
+
+function reasonList(car) {
+  return el("ul", { class: "reasons" }, ...car.due.map((reason) => el("li", {}, dueInWords(reason, car))));
+}
+
+/** Why a car is due, in an owner's words ("Oil change due: 5200 miles since the last one"). */
+function dueInWords(reason, car) {
+  const oil = car.lastOilChange;
+  if (reason.reason === "mileage") {
+    const miles = `${count(reason.milesSinceOilChange)} miles`;
+    return oil
+      ? `Oil change due: ${miles} since the last one`
+      : `Oil change due: ${miles} and no oil change recorded yet`;
+  }
+  if (reason.reason === "time") {
+    if (!oil) return "Oil change due: none recorded since the car was added";
+    const days = Math.floor((Date.now() - new Date(oil.at).getTime()) / DAY_MS);
+    return Number.isFinite(days) ? `Oil change due: ${count(days)} days since the last one` : "Oil change due";
+  }
+  if (reason.reason === "brake-pad") {
+    return `Brakes due: ${count(reason.remainingPad)}% pad left at the last inspection`;
+  }
+  return reason.service === "brakes" ? "Brakes due" : "Oil change due"; // a reason this page does not know yet
 }
 
 // ---------------------------------------------------------------- one car
@@ -209,11 +314,22 @@ async function loadHistory(more = false) {
 
 function show(view) {
   $("#list-view").hidden = view !== "list";
+  $("#due-view").hidden = view !== "due";
   $("#car-view").hidden = view !== "car";
+  for (const link of document.querySelectorAll(".views a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 function route() {
   setStatus(""); // a message was about the view being left
+  if (window.location.hash === "#/service-due") {
+    show("due");
+    document.title = "Service due · CarTracker";
+    loadDue();
+    return;
+  }
   const match = /^#\/cars\/([^/]+)$/.exec(window.location.hash);
   let carId = null;
   try {
@@ -248,15 +364,9 @@ function start() {
     clearErrorOnInput(form);
   }
   $("#refresh-list").addEventListener("click", () => loadList());
-  $("#next-page").addEventListener("click", () => {
-    if (list.next === null) return;
-    list.pages.push(list.next);
-    loadList();
-  });
-  $("#previous-page").addEventListener("click", () => {
-    if (list.pages.length > 1) list.pages.pop();
-    loadList();
-  });
+  wirePager(list, "#previous-page", "#next-page", loadList);
+  $("#refresh-due").addEventListener("click", () => loadDue());
+  wirePager(due, "#due-previous-page", "#due-next-page", loadDue);
   $("#more-history").addEventListener("click", () => loadHistory(true));
   window.addEventListener("hashchange", route);
   route();
