@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from cartracker.domain.car import Car, evolve
-from cartracker.domain.events import CarAdded, Event
+from cartracker.domain.car import Car
+from cartracker.domain.events import Event
 from cartracker.ports import Document
 from cartracker.projection.documents import as_int, shard_of, time_text
-from cartracker.projection.spec import BrokenHistory, Projection, Subtotal
+from cartracker.projection.spec import Projection, Subtotal, evolve_through_car
 from cartracker.settings import CAR_LIST_LEASE_PREFIX
 
 NAME = "car-list"
@@ -72,9 +72,7 @@ def row_from_car(car: Car) -> CarListRow:
 
 def evolve_row(row: CarListRow | None, event: Event, *, car_id: str) -> CarListRow:
     """The row after one more event (the event must carry version `row.version + 1`)."""
-    if row is None and not isinstance(event, CarAdded):
-        raise BrokenHistory(f"the history of car {car_id} starts with {type(event).__name__}, not CarAdded")
-    return row_from_car(evolve(None if row is None else _as_car(row), event, car_id=car_id))
+    return evolve_through_car(row, event, car_id=car_id, as_car=_as_car, from_car=row_from_car)
 
 
 def _as_car(row: CarListRow) -> Car:

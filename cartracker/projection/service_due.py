@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from cartracker.domain.car import Car, OilChange, evolve
-from cartracker.domain.events import CarAdded, Event
+from cartracker.domain.car import Car, OilChange
+from cartracker.domain.events import Event
 from cartracker.domain.service_rules import OIL_CHANGE_EVERY_DAYS
 from cartracker.ports import Document
 from cartracker.projection.documents import as_int, shard_of, time_text
-from cartracker.projection.spec import BrokenHistory, Projection
+from cartracker.projection.spec import Projection, evolve_through_car
 from cartracker.settings import SERVICE_DUE_LEASE_PREFIX
 
 NAME = "service-due"
@@ -125,10 +125,8 @@ def row_from_car(car: Car) -> ServiceDueRow:
 
 
 def evolve_row(row: ServiceDueRow | None, event: Event, *, car_id: str) -> ServiceDueRow:
-    """The row after one more event, through the domain's own `evolve` (as the car list does)."""
-    if row is None and not isinstance(event, CarAdded):
-        raise BrokenHistory(f"the history of car {car_id} starts with {type(event).__name__}, not CarAdded")
-    return row_from_car(evolve(None if row is None else _as_car(row), event, car_id=car_id))
+    """The row after one more event (the event must carry version `row.version + 1`)."""
+    return evolve_through_car(row, event, car_id=car_id, as_car=_as_car, from_car=row_from_car)
 
 
 def _as_car(row: ServiceDueRow) -> Car:
