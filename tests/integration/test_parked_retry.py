@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
-from cartracker.bootstrap import Services
+from cartracker.bootstrap import Services, bootstrap
 from cartracker.domain.commands import AddCar, ChangeOil, ReplaceTires
 from cartracker.functions.projections import list_parked, retry_parked, retry_projection_parked
 from cartracker.ports import Document
-from cartracker.projection.car_list import CAR_LIST
+from cartracker.projection.car_list import CAR_LIST, row_partition
 from cartracker.projection.documents import parked_document
 from cartracker.projection.engine import Projector
 from cartracker.projection.parked import ParkedChanges
 from cartracker.projection.ports import ShardState
+from tests.conftest import CosmosEnv
 from tests.support.functions import body_of, call, fields_of, installed, problem_of
 from tests.support.projection import projection_from_scratch, projection_stored
 
@@ -196,3 +197,23 @@ def test_an_entry_parked_again_while_it_was_retried_stays(app: Services) -> None
         "parked again while it was retried: retry it once more",
     )
     assert parked_ids() == {doc_id}
+
+
+def test_retrying_a_page_of_parked_changes_costs_a_read_per_car_and_two_per_shard(cosmos: CosmosEnv) -> None:
+    # Counted at the SDK transport on the Cosmos test server: the page of entries (one query), one
+    # head read per car, per shard touched one query and one batch, then one delete per entry.
+    services = bootstrap(cosmos.settings, cosmos_client=cosmos.client)
+    cars = [services.commands.add_car(VOLVO).car_id for _ in range(4)]
+    services.commands.execute(cars[0], ChangeOil(mileage=5, charge="1.00"))
+    entries = [entry for car_id in cars for entry in park_history(services, car_id)]
+    shards = {row_partition(car_id, services.settings.list_shards) for car_id in cars}
+    cosmos.transport.reset()
+    summary = ParkedChanges(services.views, services.projectors).retry_all(CAR_LIST.name)
+    assert (summary.retried, summary.cleared) == (len(entries), len(entries))
+    kinds = cosmos.transport.kinds(skip_account=True)
+    print(f"\nparked retry of {len(entries)} entries over {len(cars)} cars, {len(shards)} shards: {kinds}")
+    assert kinds.count("read") == len(cars)
+    assert kinds.count("query") == 1 + len(shards)
+    assert kinds.count("batch") == len(shards)
+    assert kinds.count("delete") == len(entries)
+    assert len(kinds) <= 1 + len(cars) + 2 * len(shards) + len(entries) + 1  # +1: the status write
