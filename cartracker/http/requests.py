@@ -12,8 +12,6 @@ whole value (`fullmatch`): `$` would also match before a final newline.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import json
 import re
@@ -22,6 +20,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from cartracker import tokens
 from cartracker.errors import InvalidRequest
 
 MAX_BODY_BYTES = 64 * 1024
@@ -255,7 +254,7 @@ def flag(req: func.HttpRequest, name: str) -> bool:
 
 def continuation_token(after_version: int) -> str:
     """An opaque token for the page after `after_version`."""
-    return base64.urlsafe_b64encode(f"after:{after_version}".encode()).decode().rstrip("=")
+    return tokens.continuation_token(f"after:{after_version}")
 
 
 def continuation(req: func.HttpRequest) -> int:
@@ -263,11 +262,5 @@ def continuation(req: func.HttpRequest) -> int:
     token = req.params.get("continuationToken")
     if token is None:
         return 0
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        text = ""
-    match = _CONTINUATION.fullmatch(text)
-    if not match:
-        raise InvalidRequest("continuationToken is not one this API returned", field="continuationToken")
-    return int(match.group(1))
+    text = tokens.parse_continuation_token(token, valid=lambda key: _CONTINUATION.fullmatch(key) is not None)
+    return int(text.removeprefix("after:"))

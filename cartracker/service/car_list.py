@@ -9,8 +9,6 @@ into the page and the totals, and marked `predicted`. Cost: 2 + lagging tokens.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,7 +25,8 @@ from cartracker.projection.car_list import (
 )
 from cartracker.projection.documents import as_int
 from cartracker.projection.ports import ViewStore
-from cartracker.tokens import parse_consistency_token
+from cartracker.tokens import continuation_token as next_page_token
+from cartracker.tokens import parse_consistency_token, parse_continuation_token
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -71,7 +70,11 @@ class CarListQueries:
             raise InvalidRequest(f"must be between 1 and {MAX_PAGE_SIZE}", field="pageSize")
         if len(after) > MAX_AFTER_TOKENS:
             raise InvalidRequest(f"at most {MAX_AFTER_TOKENS} consistency tokens per request", field="after")
-        before = None if continuation_token is None else _decode_continuation(continuation_token)
+        before = (
+            None
+            if continuation_token is None
+            else parse_continuation_token(continuation_token, valid=is_list_key)
+        )
         written: dict[str, int] = {}
         for token in after:
             car_id, version = parse_consistency_token(token)
@@ -117,7 +120,7 @@ class CarListQueries:
             items=ordered,
             total_charges_cents=total,
             car_count=count,
-            continuation_token=None if next_key is None else _encode_continuation(next_key),
+            continuation_token=None if next_key is None else next_page_token(next_key),
             freshness=PREDICTED if predicted_any else DEFERRED,
         )
 
@@ -130,17 +133,3 @@ class CarListQueries:
 
 def _version(row: CarListRow | None) -> int:
     return 0 if row is None else row.version
-
-
-def _encode_continuation(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _decode_continuation(token: str) -> str:
-    try:
-        key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        key = ""
-    if not is_list_key(key):
-        raise InvalidRequest("is not a continuationToken from this API", field="continuationToken")
-    return key

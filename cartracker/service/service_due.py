@@ -9,8 +9,6 @@ one only if it sorts after the last row already shown (a walk from the first pag
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +16,8 @@ from datetime import datetime
 from cartracker.errors import InvalidRequest
 from cartracker.projection.ports import ViewStore
 from cartracker.projection.service_due import Due, ServiceDueRow, due_until, is_due_key, row_from_document
+from cartracker.tokens import continuation_token as next_page_token
+from cartracker.tokens import parse_continuation_token
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -45,7 +45,11 @@ class ServiceDueQueries:
     ) -> ServiceDuePage:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidRequest(f"must be between 1 and {MAX_PAGE_SIZE}", field="pageSize")
-        after = None if continuation_token is None else _decode_continuation(continuation_token)
+        after = (
+            None
+            if continuation_token is None
+            else parse_continuation_token(continuation_token, valid=is_due_key)
+        )
         now = self.clock()
         # One more row than asked tells whether there is a next page.
         docs = self.views.list_service_due(until=due_until(now), after=after, limit=page_size + 1)
@@ -53,19 +57,5 @@ class ServiceDueQueries:
         more = len(docs) > page_size
         return ServiceDuePage(
             items=[ServiceDueItem(row, row.due(now)) for row in rows],
-            continuation_token=_encode_continuation(rows[-1].due_key) if more else None,
+            continuation_token=next_page_token(rows[-1].due_key) if more else None,
         )
-
-
-def _encode_continuation(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _decode_continuation(token: str) -> str:
-    try:
-        key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        key = ""
-    if not is_due_key(key):
-        raise InvalidRequest("is not a continuationToken from this API", field="continuationToken")
-    return key
