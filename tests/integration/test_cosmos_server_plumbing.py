@@ -8,6 +8,7 @@ this file says so before the contract suite fails in a confusing way.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +192,133 @@ def test_replace_with_stale_etag_is_a_412(events: ContainerProxy) -> None:
             etag=stale,
             match_condition=MatchConditions.IfNotModified,
         )
+
+
+def _patch(doc_id: str, operations: list[dict[str, object]], **options: object) -> tuple[object, ...]:
+    return ("patch", (doc_id, operations), options)
+
+
+def test_batch_patch_increments_and_commutes(events: ContainerProxy, transport: CountingTransport) -> None:
+    car = new_car()
+    before = events.create_item({"id": "total", "aggregateId": car, "count": 2, "cents": 500})
+    transport.reset()
+
+    for amount in (3, -1):
+        results = events.execute_item_batch(
+            [
+                _patch(
+                    "total",
+                    [
+                        {"op": "incr", "path": "/count", "value": 1},
+                        {"op": "incr", "path": "/cents", "value": amount},
+                        {"op": "incr", "path": "/new", "value": amount},
+                    ],
+                )
+            ],
+            partition_key=car,
+        )
+        assert results[0]["statusCode"] == 200
+
+    assert transport.kinds() == ["batch", "batch"]
+    after = events.read_item("total", partition_key=car)
+    # incr adds to a number and creates a missing field with the value; every write moves the etag.
+    assert (after["count"], after["cents"], after["new"]) == (4, 502, 2)
+    assert after["_etag"] != before["_etag"]
+
+
+def test_batch_patch_is_rolled_back_with_a_failing_operation(events: ContainerProxy) -> None:
+    car = new_car()
+    events.create_item({"id": "total", "aggregateId": car, "count": 1})
+    row = events.create_item({"id": "row", "aggregateId": car, "version": 1})
+    events.replace_item("row", {"id": "row", "aggregateId": car, "version": 2})  # row["_etag"] is stale
+
+    with pytest.raises(CosmosBatchOperationError) as failure:
+        events.execute_item_batch(
+            [
+                _patch("total", [{"op": "incr", "path": "/count", "value": 1}]),
+                (
+                    "replace",
+                    ("row", {"id": "row", "aggregateId": car, "version": 3}),
+                    {"if_match_etag": row["_etag"]},
+                ),
+            ],
+            partition_key=car,
+        )
+
+    assert failure.value.status_code == 412
+    assert [r["statusCode"] for r in failure.value.operation_responses] == [424, 412]
+    assert events.read_item("total", partition_key=car)["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("operations", "options", "status"),
+    [
+        ([{"op": "incr", "path": "/count", "value": 1}], {}, 404),  # the document is missing
+        ([{"op": "incr", "path": "/label", "value": 1}], {}, 400),  # not a number
+        ([{"op": "incr", "path": "/count", "value": 1}] * 11, {}, 400),  # at most 10 operations
+        ([{"op": "replace", "path": "/absent", "value": 1}], {}, 400),  # replace needs it to exist
+        ([{"op": "remove", "path": "/absent"}], {}, 400),
+        ([{"op": "set", "path": "/aggregateId", "value": "x"}], {}, 400),  # the partition key
+        (
+            [{"op": "incr", "path": "/count", "value": 1}],
+            {"filter_predicate": "from c where c.count = 1"},
+            400,
+        ),
+        ([{"op": "incr", "path": "/count", "value": 1}], {"if_match_etag": '"stale"'}, 412),
+    ],
+)
+def test_batch_patch_refusals_change_nothing(
+    events: ContainerProxy, operations: list[dict[str, object]], options: dict[str, object], status: int
+) -> None:
+    car = new_car()
+    original = events.create_item({"id": "total", "aggregateId": car, "count": 1, "label": "a"})
+    target = "missing" if status == 404 else "total"
+
+    with pytest.raises(CosmosBatchOperationError) as failure:
+        events.execute_item_batch([_patch(target, operations, **options)], partition_key=car)
+
+    assert failure.value.status_code == status
+    assert events.read_item("total", partition_key=car)["_etag"] == original["_etag"]
+
+
+def test_batch_patch_add_set_replace_remove_move(events: ContainerProxy) -> None:
+    car = new_car()
+    events.create_item({"id": "doc", "aggregateId": car, "a": 1, "list": [1, 3], "nested": {"x": 1}})
+
+    events.execute_item_batch(
+        [
+            _patch(
+                "doc",
+                [
+                    {"op": "add", "path": "/list/1", "value": 2},
+                    {"op": "add", "path": "/list/-", "value": 4},
+                    {"op": "set", "path": "/list/0", "value": 0},
+                    {"op": "replace", "path": "/a", "value": 10},
+                    {"op": "remove", "path": "/nested/x"},
+                    {"op": "set", "path": "/nested/y", "value": "y"},
+                    {"op": "move", "from": "/a", "path": "/b"},
+                ],
+            )
+        ],
+        partition_key=car,
+    )
+
+    doc = events.read_item("doc", partition_key=car)
+    assert (doc["list"], doc["nested"], doc["b"], "a" in doc) == ([0, 2, 3, 4], {"y": "y"}, 10, False)
+
+
+def test_added_latency_holds_every_request() -> None:
+    # The benchmarks imitate a network with it; each round trip must take at least that long.
+    with start_cosmos_server(latency_ms=60) as slow:
+        counting = CountingTransport()
+        client = make_client(slow.endpoint, counting)
+        counting.reset()
+        started = time.perf_counter()
+        list(client.list_databases())
+        elapsed = time.perf_counter() - started
+    assert counting.kinds() == ["metadata"]
+    # A lower bound only: the hold makes a round trip at least this long however fast the machine.
+    assert elapsed >= 0.06
 
 
 def test_single_partition_query_must_filter_on_the_partition_key(

@@ -177,8 +177,11 @@ def _pump(stream: Any, sink: queue.Queue[str | None] | deque[str]) -> None:
             sink.put(None)
 
 
-def start_cosmos_server(timeout: float = DEFAULT_START_TIMEOUT) -> CosmosServer:
+def start_cosmos_server(timeout: float = DEFAULT_START_TIMEOUT, *, latency_ms: int = 0) -> CosmosServer:
     """Start the Cosmos-protocol server on a free loopback port and wait until it listens.
+
+    `latency_ms` holds every request that long before the server handles it (a network to
+    imitate, for benchmarks).
 
     A missing ``node`` or a missing npm package is an error, not a skip: CI must
     not turn green by silently not running the Cosmos tests.
@@ -191,7 +194,7 @@ def start_cosmos_server(timeout: float = DEFAULT_START_TIMEOUT) -> CosmosServer:
         )
     try:
         process = subprocess.Popen(
-            [node, str(SERVER_SCRIPT), "0"],
+            [node, str(SERVER_SCRIPT), "0", str(int(latency_ms))],
             cwd=REPO_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
