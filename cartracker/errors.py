@@ -57,6 +57,14 @@ class ConcurrencyConflict(CarTrackerError):
         self.record_exists = record_exists
 
 
+class ShardConflict(ConcurrencyConflict):
+    """A view shard's batch lost a race: `on_subtotal` when the subtotal refused it, not a row."""
+
+    def __init__(self, message: str, *, on_subtotal: bool) -> None:
+        super().__init__(message)
+        self.on_subtotal = on_subtotal
+
+
 class PreconditionFailed(CarTrackerError):
     """The car is no longer at the version the client expected (If-Match)."""
 

@@ -11,7 +11,7 @@ queries from a continuation token, so an SDK token would silently restart the li
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from azure.core import MatchConditions
@@ -24,11 +24,17 @@ from azure.cosmos.exceptions import (
 )
 
 from cartracker.adapters.cosmos_client import store_errors
-from cartracker.errors import ConcurrencyConflict
+from cartracker.errors import ConcurrencyConflict, ShardConflict
 from cartracker.ports import Document, VersionedDocument
 from cartracker.projection.car_list import ROW_DOC, SUBTOTAL_DOC
 from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID, parked_id_prefix
-from cartracker.projection.ports import MAX_ROWS_PER_WRITE, ListSummary, RowWrite, ShardState
+from cartracker.projection.ports import (
+    MAX_ROWS_PER_WRITE,
+    MAX_SUBTOTAL_FIELDS,
+    ListSummary,
+    RowWrite,
+    ShardState,
+)
 from cartracker.projection.service_due import ROW_DOC as SERVICE_DUE_ROW_DOC
 from cartracker.projection.status import STATUS_PARTITION
 
@@ -91,20 +97,30 @@ class CosmosViewStore:
         subtotal: Document | None = None,
         *,
         subtotal_etag: str | None = None,
+        add_to_subtotal: Mapping[str, int] | None = None,
         delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
+        if subtotal is not None and add_to_subtotal is not None:
+            raise ValueError("write the subtotal or add to it, not both")
         operations: list[Any] = [_operation(row.doc, row.etag) for row in rows]
         operations.extend(("delete", (car_id,), {"if_match_etag": etag}) for car_id, etag in delete_rows)
         if subtotal is not None:
             operations.append(_operation(subtotal, subtotal_etag))
+        elif add_to_subtotal:
+            operations.append(_increment(add_to_subtotal))
+        changes_subtotal = len(operations) > len(rows) + len(delete_rows)
         try:
             with store_errors():
                 self.container.execute_item_batch(operations, partition_key=partition_key)
         except CosmosBatchOperationError as exc:
             # 409: a row or subtotal to create exists; 412: a row or the subtotal changed since we
-            # read it; 404: a row to replace or delete is gone. The batch was rolled back as a whole.
+            # read it; 404: a row to replace or delete, or the subtotal to add to, is gone. The
+            # batch was rolled back as a whole; `error_index` names the operation that refused it.
             if exc.status_code in (404, 409, 412):
-                raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+                on_subtotal = changes_subtotal and exc.error_index == len(operations) - 1
+                raise ShardConflict(
+                    f"shard {partition_key} changed since it was read", on_subtotal=on_subtotal
+                ) from exc
             raise
 
     def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
@@ -284,6 +300,14 @@ class CosmosViewStore:
         except _STATUS_CONFLICTS as exc:
             raise ConcurrencyConflict(f"status {doc['id']} changed since it was read") from exc
         return str(written["_etag"])
+
+
+def _increment(amounts: Mapping[str, int]) -> tuple[Any, ...]:
+    """A patch of the subtotal adding `amounts` to its fields (`incr` creates a missing field)."""
+    if len(amounts) > MAX_SUBTOTAL_FIELDS:
+        raise ValueError(f"a patch holds at most {MAX_SUBTOTAL_FIELDS} operations, not {len(amounts)}")
+    patch = [{"op": "incr", "path": f"/{name}", "value": amount} for name, amount in amounts.items()]
+    return ("patch", (SUBTOTAL_ID, patch))
 
 
 def _operation(doc: Document, etag: str | None) -> tuple[Any, ...]:

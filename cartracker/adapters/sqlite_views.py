@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cartracker.adapters.sqlite_db import DocumentExists, EtagMismatch, SqliteDatabase, etag_for
-from cartracker.errors import ConcurrencyConflict
+from cartracker.errors import ConcurrencyConflict, ShardConflict
 from cartracker.ports import Document, VersionedDocument
 from cartracker.projection.documents import PARKED_PARTITION, SUBTOTAL_ID, parked_id_prefix
-from cartracker.projection.ports import ListSummary, RowWrite, ShardState
+from cartracker.projection.ports import MAX_SUBTOTAL_FIELDS, ListSummary, RowWrite, ShardState
 from cartracker.projection.status import STATUS_PARTITION
 from cartracker.settings import VIEWS_CONTAINER
 
@@ -85,18 +85,45 @@ class SqliteViewStore:
         subtotal: Document | None = None,
         *,
         subtotal_etag: str | None = None,
+        add_to_subtotal: Mapping[str, int] | None = None,
         delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
+        if subtotal is not None and add_to_subtotal is not None:
+            raise ValueError("write the subtotal or add to it, not both")
+        on_subtotal = False
         try:
             with self.db.write() as conn:
                 for row in rows:
                     self._put(conn, partition_key, row.doc, row.etag)
                 for car_id, etag in delete_rows:
                     self.db.delete(conn, self.container, partition_key, car_id, if_match=etag)
+                on_subtotal = True
                 if subtotal is not None:
                     self._put(conn, partition_key, subtotal, subtotal_etag)
+                elif add_to_subtotal:
+                    self._add_to_subtotal(conn, partition_key, add_to_subtotal)
         except (DocumentExists, EtagMismatch) as exc:
-            raise ConcurrencyConflict(f"shard {partition_key} changed since it was read") from exc
+            raise ShardConflict(
+                f"shard {partition_key} changed since it was read", on_subtotal=on_subtotal
+            ) from exc
+
+    def _add_to_subtotal(
+        self, conn: sqlite3.Connection, partition_key: str, amounts: Mapping[str, int]
+    ) -> None:
+        """Cosmos DB's patch `incr`, inside the write transaction (which holds the write lock)."""
+        if len(amounts) > MAX_SUBTOTAL_FIELDS:
+            raise ValueError(f"a patch holds at most {MAX_SUBTOTAL_FIELDS} operations, not {len(amounts)}")
+        stored = self.db.get(conn, self.container, partition_key, SUBTOTAL_ID)
+        if stored is None:
+            raise EtagMismatch(SUBTOTAL_ID)  # Cosmos answers 404: there is nothing to add to
+        doc = dict(stored.doc)
+        for name, amount in amounts.items():
+            current = doc.get(name, 0)
+            if not isinstance(current, int) or isinstance(current, bool):
+                # Cosmos refuses incr on a field that is not a number (400); a rebuild repairs it.
+                raise ValueError(f"subtotal {partition_key} field {name} is not a number: {current!r}")
+            doc[name] = current + amount
+        self.db.replace(conn, self.container, partition_key, doc, if_match=None)
 
     def _put(self, conn: sqlite3.Connection, partition_key: str, doc: Document, etag: str | None) -> None:
         if etag is None:

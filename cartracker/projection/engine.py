@@ -10,10 +10,19 @@ the target row is computed from the best information at hand:
 * a gap (row at v3, events from v5) is healed by one point read of the car's head;
 * input at or below the row's version changes nothing.
 
-Work is grouped by shard: per shard one query reads the rows and the subtotal,
-one transactional batch writes the changed rows and the subtotal with etag
-checks, so totals stay exact under redelivery and concurrent instances. A lost
-race re-reads and recomputes the shard. Poison documents are parked under the
+Work is grouped by shard: per shard one query reads the rows, and one
+transactional batch writes the changed rows, each checked against its etag, and
+adds their change to the shard's subtotal. The add is an atomic increment with
+no etag (Cosmos DB's patch `incr`), so instances that project different cars of
+one shard never conflict on it, while the rows still gate the batch: a
+redelivered or interleaved change that a row has seen already writes nothing and
+adds nothing, and a row that lost a race rolls its add back with it. Totals stay
+exact. A lost race re-reads and recomputes the shard.
+
+The shards of a batch are written in parallel (a bounded pool), in a random
+order, so a batch costs about its slowest shard rather than the sum of them, and
+instances that start together do not walk the shards in lock-step. A shard that
+fails leaves the others written. Poison documents are parked under the
 projection's name and never block other cars. What a projection's rows are is
 its `Projection` declaration's business (`cartracker.projection.spec`).
 """
@@ -22,8 +31,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic
@@ -31,9 +42,9 @@ from typing import Any, Generic
 from pydantic import ValidationError
 
 from cartracker.domain.events import UnknownEvent
-from cartracker.errors import CarTrackerError, ConcurrencyConflict
+from cartracker.errors import CarTrackerError, ConcurrencyConflict, ShardConflict
 from cartracker.heads import load_head
-from cartracker.ports import Document, EventStore
+from cartracker.ports import Document, EventStore, VersionedDocument
 from cartracker.projection.changes import CarChanges, sort_changes
 from cartracker.projection.documents import parked_document
 from cartracker.projection.ports import MAX_ROWS_PER_WRITE, RowWrite, ViewStore
@@ -41,6 +52,10 @@ from cartracker.projection.spec import BrokenHistory, Projection, R
 from cartracker.projection.status import StatusRecorder, batch_mark
 
 log = logging.getLogger(__name__)
+
+# Shards one batch writes at once. The Cosmos SDK's HTTP session keeps 10 connections per host, so up
+# to 10 requests run side by side without opening more; SQLite serialises the writes themselves.
+PARALLEL_SHARD_WRITES = 8
 
 
 class ProjectionFailed(CarTrackerError):
@@ -53,6 +68,21 @@ class ProjectionReport:
     heads_read: int = 0
     parked: list[Document] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # `reproject`: car id -> why it was not
+    # Shard batches that lost a race and were read again: on a row (another writer of that car)
+    # or on the subtotal (only its creation can race: adding to it never conflicts).
+    row_conflicts: int = 0
+    subtotal_conflicts: int = 0
+
+    def merge(self, other: ProjectionReport) -> None:
+        self.rows_written += other.rows_written
+        self.heads_read += other.heads_read
+        self.parked.extend(p for p in other.parked if all(p["id"] != q["id"] for q in self.parked))
+        self.unreadable.update(other.unreadable)
+        self.row_conflicts += other.row_conflicts
+        self.subtotal_conflicts += other.subtotal_conflicts
+
+
+Chunk = tuple[str, list[CarChanges]]  # a shard's partition key and at most MAX_ROWS_PER_WRITE of its cars
 
 
 def backoff(attempt: int) -> None:
@@ -71,14 +101,21 @@ class Projector(Generic[R]):
         shards: int,
         clock: Callable[[], datetime],
         max_attempts: int = 5,
+        parallel: int = PARALLEL_SHARD_WRITES,
     ) -> None:
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1, not {parallel}")
         self.projection = projection
         self.views = views
         self.events = events
         self.shards = shards
         self.clock = clock
         self.max_attempts = max_attempts
+        self.parallel = parallel
         self.status = StatusRecorder(projection.name, views, clock)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._order = random.Random()  # noqa: S311 - spreads instances over the shards, not security
 
     @property
     def name(self) -> str:
@@ -97,22 +134,20 @@ class Projector(Generic[R]):
         for car in batch.cars.values():
             by_shard.setdefault(self.projection.partition_of(car.car_id, self.shards), []).append(car)
         failures: list[str] = []
-        for partition_key in sorted(by_shard):
-            cars = by_shard[partition_key]
-            for start in range(0, len(cars), MAX_ROWS_PER_WRITE):
-                chunk = cars[start : start + MAX_ROWS_PER_WRITE]
-                try:
-                    self._project_chunk(partition_key, chunk, report)
-                except CarTrackerError as exc:  # conflicts that outlived the retries, an unavailable store
-                    if not park_failures:
-                        log.warning(
-                            "%s: shard %s failed, batch will be retried: %s", self.name, partition_key, exc
-                        )
-                        failures.append(f"{partition_key}: {exc.message}")
-                        continue
-                    for car in chunk:
-                        for doc in car.documents:
-                            self._park(doc, f"write kept failing after retries: {exc.message}", report)
+        for (partition_key, cars), error in self._write_chunks(_chunks(by_shard), report):
+            if error is None:
+                continue
+            if not isinstance(
+                error, CarTrackerError
+            ):  # a bug or an unexpected store answer: not ours to park
+                raise error
+            if not park_failures:  # conflicts that outlived the retries, an unavailable store
+                log.warning("%s: shard %s failed, batch will be retried: %s", self.name, partition_key, error)
+                failures.append(f"{partition_key}: {error.message}")
+                continue
+            for car in cars:
+                for doc in car.documents:
+                    self._park(doc, f"write kept failing after retries: {error.message}", report)
         if failures:
             raise ProjectionFailed(f"{self.name} shards not written: " + "; ".join(failures))
         mark = batch_mark(changes)
@@ -126,6 +161,7 @@ class Projector(Generic[R]):
 
         Forward-only and etag-checked like any batch, so safe beside the live projector. A car whose
         head cannot be read is left out, with why, in `report.unreadable`; nothing is parked again.
+        A shard that cannot be written raises its error once the others are written.
         """
         report = ProjectionReport()
         by_shard: dict[str, list[CarChanges]] = {}
@@ -141,11 +177,45 @@ class Projector(Generic[R]):
                 continue
             partition_key = self.projection.partition_of(car_id, self.shards)
             by_shard.setdefault(partition_key, []).append(CarChanges(car_id, head=head.car))
-        for partition_key in sorted(by_shard):
-            cars = by_shard[partition_key]
-            for start in range(0, len(cars), MAX_ROWS_PER_WRITE):
-                self._project_chunk(partition_key, cars[start : start + MAX_ROWS_PER_WRITE], report)
+        for _, error in self._write_chunks(_chunks(by_shard), report):
+            if error is not None:
+                raise error
         return report
+
+    def _write_chunks(
+        self, chunks: list[Chunk], report: ProjectionReport
+    ) -> list[tuple[Chunk, Exception | None]]:
+        """Project every chunk, up to `parallel` at once, in a random order; each chunk's outcome.
+
+        Each chunk fills a report of its own (merged into `report` whatever its outcome), so the
+        workers share nothing but the stores, whose clients are safe to share between threads.
+        """
+        self._order.shuffle(chunks)
+        reports = [ProjectionReport() for _ in chunks]
+
+        def run(index: int) -> Exception | None:
+            partition_key, cars = chunks[index]
+            try:
+                self._project_chunk(partition_key, cars, reports[index])
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller, which decides
+                return exc
+            return None
+
+        if self.parallel == 1 or len(chunks) <= 1:
+            errors = [run(index) for index in range(len(chunks))]
+        else:
+            errors = list(self._executor().map(run, range(len(chunks))))
+        for chunk_report in reports:
+            report.merge(chunk_report)
+        return list(zip(chunks, errors, strict=True))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:  # two batches of one projector may arrive together (the Functions host)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.parallel, thread_name_prefix=f"{self.name}-shards"
+                )
+            return self._pool
 
     def _project_chunk(
         self, partition_key: str, cars: Sequence[CarChanges], report: ProjectionReport
@@ -157,12 +227,7 @@ class Projector(Generic[R]):
             backoff(attempt)
             state = self.views.read_shard(partition_key, [car.car_id for car in cars])
             writes: list[RowWrite] = []
-            totals: dict[str, int] | None = None
-            if spec.subtotal is not None:
-                stored_total = state.subtotal
-                totals = (
-                    spec.empty_totals() if stored_total is None else spec.subtotal.totals(stored_total.doc)
-                )
+            delta = spec.empty_totals()  # what these writes add to the shard's subtotal
             for car in cars:
                 if car.car_id in broken:
                     continue
@@ -179,21 +244,18 @@ class Projector(Generic[R]):
                     continue  # stale or duplicate input: rows only move forward
                 doc = spec.to_document(target, partition_key)
                 writes.append(RowWrite(doc, None if stored is None else stored.etag))
-                if spec.subtotal is not None and totals is not None:
-                    totals = spec.subtotal.moved(totals, doc, None if stored is None else stored.doc)
+                if spec.subtotal is not None:
+                    delta = spec.subtotal.moved(delta, doc, None if stored is None else stored.doc)
             if not writes:
                 return
             try:
-                self.views.write_shard(
-                    partition_key,
-                    writes,
-                    None
-                    if spec.subtotal is None or totals is None
-                    else spec.subtotal.document(partition_key, totals),
-                    subtotal_etag=None if state.subtotal is None else state.subtotal.etag,
-                )
-            except ConcurrencyConflict:
-                continue  # another instance wrote this shard since we read it: read again, recompute
+                write_rows(self.views, spec, partition_key, writes, state.subtotal, delta)
+            except ConcurrencyConflict as exc:  # another writer changed this shard since we read it
+                if isinstance(exc, ShardConflict) and exc.on_subtotal:
+                    report.subtotal_conflicts += 1
+                else:
+                    report.row_conflicts += 1
+                continue
             report.rows_written += len(writes)
             return
         raise ConcurrencyConflict(f"shard {partition_key} kept changing under {self.max_attempts} attempts")
@@ -237,3 +299,35 @@ class Projector(Generic[R]):
 
 
 AnyProjector = Projector[Any]
+
+
+def _chunks(by_shard: Mapping[str, Sequence[CarChanges]]) -> list[Chunk]:
+    return [
+        (partition_key, list(cars[start : start + MAX_ROWS_PER_WRITE]))
+        for partition_key, cars in by_shard.items()
+        for start in range(0, len(cars), MAX_ROWS_PER_WRITE)
+    ]
+
+
+def write_rows(
+    views: ViewStore,
+    spec: Projection[Any],
+    partition_key: str,
+    writes: Sequence[RowWrite],
+    subtotal: VersionedDocument | None,
+    delta: Mapping[str, int],
+) -> None:
+    """One shard batch: the rows, and `delta` added to the subtotal the shard was read with.
+
+    A shard read without a subtotal gets one created holding `delta` (its first rows); a second
+    instance creating it at the same moment loses once (a conflict on the subtotal) and adds to
+    it on its next attempt. An existing subtotal is added to, never replaced: nothing to race on.
+    A delta of zeros (a row changed, its sums did not) leaves the subtotal unwritten.
+    """
+    if spec.subtotal is None:
+        views.write_shard(partition_key, writes)
+    elif subtotal is None:
+        views.write_shard(partition_key, writes, spec.subtotal.document(partition_key, delta))
+    else:
+        amounts = {name: amount for name, amount in delta.items() if amount}
+        views.write_shard(partition_key, writes, add_to_subtotal=amounts or None)

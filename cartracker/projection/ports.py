@@ -8,7 +8,7 @@ what makes a projector's cost O(shards touched) and a list page O(1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +16,8 @@ from cartracker.ports import Document, VersionedDocument
 
 # A Cosmos DB transactional batch holds at most 100 operations: 99 row writes or deletions and the subtotal.
 MAX_ROWS_PER_WRITE = 99
+# A Cosmos DB patch holds at most 10 operations: so many subtotal fields can be added to in one write.
+MAX_SUBTOTAL_FIELDS = 10
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,23 @@ class ViewStore(Protocol):
         subtotal: Document | None = None,
         *,
         subtotal_etag: str | None = None,
+        add_to_subtotal: Mapping[str, int] | None = None,
         delete_rows: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write rows, delete rows given as (car id, etag), and write the subtotal, all or nothing:
+        """Write rows, delete rows given as (car id, etag), and change the subtotal, all or nothing:
         one transactional batch.
 
-        `subtotal=None` leaves the subtotal alone (a projection without one); `subtotal_etag=None`
-        creates it. At most `MAX_ROWS_PER_WRITE` writes and deletions together. Raises
-        `ConcurrencyConflict` when a row or the subtotal changed since it was read, a row to
-        create exists, or a row to replace or delete is gone.
+        The subtotal changes in one of two ways, or not at all (both None):
+
+        * `subtotal` replaces it if it still has `subtotal_etag`, or creates it (`subtotal_etag=None`);
+        * `add_to_subtotal` adds amounts to some of its integer fields: an atomic increment (Cosmos
+          DB's patch `incr`) that needs no etag, so two batches that write different rows of the
+          shard never conflict on it; it is rolled back with the batch when a row write fails. The
+          subtotal must exist.
+
+        At most `MAX_ROWS_PER_WRITE` writes and deletions together. Raises `ShardConflict` when a
+        row or the subtotal changed since it was read, a row or subtotal to create exists, or a
+        row to replace or delete, or the subtotal to add to, is gone.
         """
         ...
 
@@ -96,9 +106,10 @@ class ViewStore(Protocol):
     def read_whole_shard(self, partition_key: str) -> ShardState:
         """Every row of one shard partition and its subtotal, with etags.
 
-        The subtotal is read before the rows: rows only change together with their subtotal, so
-        a row that changes while the rows are read (a query may take several pages) also moves
-        the subtotal's etag, and a subtotal written back `if_match` that etag cannot miss it.
+        The subtotal is read before the rows: a row change that moves the subtotal's figures is
+        written in one batch with the subtotal, so it also moves the subtotal's etag, and a
+        subtotal computed from rows that changed while they were read (a query may take several
+        pages) and written back `if_match` that etag cannot miss such a change.
         """
         ...
 

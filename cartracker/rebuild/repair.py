@@ -5,10 +5,10 @@ The list is never emptied and never rebuilt aside: it is repaired in place.
 * A row is written from its car's head (the fold of all events) when it is
   missing, behind, or differs at the same version (a damaged row). A row ahead
   of the head we read is left alone: the projector saw a newer write.
-* Every row write goes with its shard's subtotal (if the projection keeps one),
-  moved by the row's delta, in one transactional batch checked against both
-  etags -- the projector's own rule, so the two can interleave freely and totals
-  stay exact.
+* Every row write adds the row's change to its shard's subtotal (if the
+  projection keeps one) in one transactional batch, the row checked against its
+  etag -- the projector's own rule (`engine.write_rows`), so the two can
+  interleave freely and totals stay exact.
 * A shard's subtotal is recomputed from its rows and written `if_match` the
   subtotal read *before* the rows; rows of cars that do not exist (or that sit
   in another shard than theirs) are deleted in that same batch.
@@ -34,7 +34,7 @@ from cartracker.errors import ConcurrencyConflict
 from cartracker.heads import load_head
 from cartracker.ports import Document, EventStore, VersionedDocument
 from cartracker.projection.documents import lenient_int, without_system_fields
-from cartracker.projection.engine import backoff
+from cartracker.projection.engine import backoff, write_rows
 from cartracker.projection.ports import MAX_ROWS_PER_WRITE, RowWrite, ViewStore
 from cartracker.projection.spec import Projection, R
 
@@ -110,13 +110,13 @@ class ProjectionRepair(Generic[R]):
         return None if head is None else self.projection.from_car(head.car)
 
     def _write_rows(self, partition_key: str, targets: dict[str, R]) -> int:
-        """Write the rows that are behind or damaged, with the subtotal moved by their delta, in one batch."""
+        """Write the rows that are behind or damaged, adding their change to the subtotal, in one batch."""
         spec = self.projection
         for attempt in range(self.max_attempts):
             backoff(attempt)
             state = self.views.read_shard(partition_key, list(targets))
             writes: list[RowWrite] = []
-            totals = self._stored_totals(state.subtotal)
+            delta = spec.empty_totals()
             for car_id, stored in ((car_id, state.rows.get(car_id)) for car_id in targets):
                 version = None if stored is None else lenient_int(stored.doc.get("version"))
                 if version is not None and version > targets[car_id].version:
@@ -131,16 +131,11 @@ class ProjectionRepair(Generic[R]):
                     continue  # already right (the version is part of the document)
                 writes.append(RowWrite(doc, None if stored is None else stored.etag))
                 if spec.subtotal is not None:
-                    totals = spec.subtotal.moved(totals, doc, None if stored is None else stored.doc)
+                    delta = spec.subtotal.moved(delta, doc, None if stored is None else stored.doc)
             if not writes:
                 return 0
             try:
-                self.views.write_shard(
-                    partition_key,
-                    writes,
-                    self._subtotal_document(partition_key, totals),
-                    subtotal_etag=None if state.subtotal is None else state.subtotal.etag,
-                )
+                write_rows(self.views, spec, partition_key, writes, state.subtotal, delta)
             except ConcurrencyConflict:
                 continue  # the projector wrote this shard since we read it: read again
             return len(writes)

@@ -151,7 +151,8 @@ def assert_exact(projection: Projection, car_ids: list[str]) -> None:
 
 # Each fault hits exactly as many requests as the SDK sends for one call before it gives up (its own
 # retries: 9 for a throttled query, 2 for a 503 batch, 3 after connection resets), so the first
-# invocation fails on one shard and the host's retry succeeds.
+# invocation fails on one shard and the host's retry succeeds. The fault is aimed at one shard: shards
+# are written in parallel, and only one shard's requests come one after another.
 TRANSIENT: list[tuple[str, Fault, int]] = [
     ("query", "throttle", 9),
     ("query", "reset", 3),
@@ -167,7 +168,8 @@ def test_a_transient_fault_on_the_views_is_retried_and_the_list_ends_exact(
     projection: Projection, kind: str, fault: Fault, times: int
 ) -> None:
     cars = busy_fleet(projection)
-    projection.transport.inject(kind, fault, times=times, container=VIEWS_CONTAINER)
+    victim = row_partition(cars[0], SHARDS)
+    projection.transport.inject(kind, fault, times=times, container=VIEWS_CONTAINER, partition_key=victim)
 
     projection.deliver()
 

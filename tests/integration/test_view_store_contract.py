@@ -10,11 +10,11 @@ import pytest
 from cartracker.bootstrap import Services
 from cartracker.domain.car import OilChange
 from cartracker.domain.commands import AddCar, ChangeOil
-from cartracker.errors import ConcurrencyConflict
+from cartracker.errors import ConcurrencyConflict, ShardConflict
 from cartracker.ports import Document
 from cartracker.projection.car_list import CarListRow, row_document, shard_partition, subtotal_document
 from cartracker.projection.documents import parked_document, without_system_fields
-from cartracker.projection.ports import RowWrite
+from cartracker.projection.ports import RowWrite, ShardState
 from cartracker.projection.service_due import SERVICE_DUE, ServiceDueRow, due_until
 from cartracker.projection.service_due import row_document as service_due_document
 
@@ -114,6 +114,71 @@ class TestViewStoreContract:
         assert state.rows == {}, "the row of the failed batch was rolled back"
         assert state.subtotal is not None
         assert state.subtotal.doc["totalChargesCents"] == 105
+
+    def test_adds_to_the_subtotal_from_a_stale_read_commute_and_never_conflict(
+        self, services: Services
+    ) -> None:
+        # Two instances read the shard, then each writes a car of its own: both adds land, exactly.
+        pk = shard()
+        services.views.write_shard(pk, [RowWrite(row(pk, cents=100), None)], subtotal_document(pk, 100, 1))
+        read_by_both = services.views.read_shard(pk, []).subtotal
+        assert read_by_both is not None
+        for cents in (250, -30):
+            services.views.write_shard(
+                pk,
+                [RowWrite(row(pk, cents=cents), None)],
+                add_to_subtotal={"totalChargesCents": cents, "carCount": 1},
+            )
+        subtotal = services.views.read_shard(pk, []).subtotal
+        assert subtotal is not None
+        assert without_system_fields(subtotal.doc) == subtotal_document(pk, 320, 3)
+        assert subtotal.etag != read_by_both.etag, "an add moves the subtotal's etag, as any write does"
+
+    def test_a_row_that_lost_its_race_rolls_its_add_back(self, services: Services) -> None:
+        pk = shard()
+        a = row(pk, cents=10)
+        services.views.write_shard(pk, [RowWrite(a, None)], subtotal_document(pk, 10, 1))
+        stale = services.views.read_shard(pk, [a["id"]]).rows[a["id"]].etag
+        services.views.write_shard(
+            pk,
+            [RowWrite({**a, "version": 2, "totalChargesCents": 15}, stale)],
+            add_to_subtotal={"totalChargesCents": 5},
+        )
+        with pytest.raises(ShardConflict) as conflict:
+            services.views.write_shard(
+                pk,
+                [RowWrite({**a, "version": 2, "totalChargesCents": 15}, stale)],
+                add_to_subtotal={"totalChargesCents": 5},
+            )
+        assert not conflict.value.on_subtotal
+        subtotal = services.views.read_shard(pk, []).subtotal
+        assert subtotal is not None
+        assert subtotal.doc["totalChargesCents"] == 15
+
+    def test_adding_to_a_missing_subtotal_is_a_conflict_on_the_subtotal(self, services: Services) -> None:
+        pk = shard()
+        a = row(pk)
+        with pytest.raises(ShardConflict) as conflict:
+            services.views.write_shard(pk, [RowWrite(a, None)], add_to_subtotal={"carCount": 1})
+        assert conflict.value.on_subtotal
+        assert services.views.read_shard(pk, [a["id"]]) == ShardState(), "the row was rolled back"
+
+    def test_a_stale_subtotal_etag_is_a_conflict_on_the_subtotal(self, services: Services) -> None:
+        pk = shard()
+        services.views.write_shard(pk, [], subtotal_document(pk, 0, 0))
+        stale = services.views.read_shard(pk, []).subtotal
+        assert stale is not None
+        services.views.write_shard(pk, [], subtotal_document(pk, 1, 0), subtotal_etag=stale.etag)
+        with pytest.raises(ShardConflict) as conflict:
+            services.views.write_shard(
+                pk, [RowWrite(row(pk), None)], subtotal_document(pk, 2, 1), subtotal_etag=stale.etag
+            )
+        assert conflict.value.on_subtotal
+
+    def test_writing_and_adding_to_the_subtotal_at_once_is_refused(self, services: Services) -> None:
+        pk = shard()
+        with pytest.raises(ValueError, match="not both"):
+            services.views.write_shard(pk, [], subtotal_document(pk, 0, 0), add_to_subtotal={"carCount": 1})
 
     def test_creating_a_row_that_exists_is_a_conflict(self, services: Services) -> None:
         pk = shard()

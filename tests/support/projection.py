@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cartracker.adapters.sqlite_db import SqliteDatabase
 from cartracker.bootstrap import Services, bootstrap
@@ -101,9 +102,18 @@ class World:
         self.log.extend(docs)
         return docs
 
-    def projector(self, views: ViewStore | None = None, projection: AnyProjection = CAR_LIST) -> AnyProjector:
+    def projector(
+        self, views: ViewStore | None = None, projection: AnyProjection = CAR_LIST, *, parallel: int = 8
+    ) -> AnyProjector:
         s = self.services
-        return Projector(projection, views or s.views, s.events, shards=self.shards, clock=SteppingClock())
+        return Projector(
+            projection,
+            views or s.views,
+            s.events,
+            shards=self.shards,
+            clock=SteppingClock(),
+            parallel=parallel,
+        )
 
     def car_ids(self) -> list[str]:
         """Every car in the event store (whether or not the log saw it)."""
@@ -179,21 +189,11 @@ class InterleavingViews:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    def write_shard(
-        self,
-        partition_key: str,
-        rows: Sequence[RowWrite],
-        subtotal: Document | None = None,
-        *,
-        subtotal_etag: str | None = None,
-        delete_rows: Sequence[tuple[str, str]] = (),
-    ) -> None:
+    def write_shard(self, partition_key: str, rows: Sequence[RowWrite], *args: Any, **kwargs: Any) -> None:
         hook, self.before_next_write = self.before_next_write, None
         if hook is not None:
             hook()
-        self.inner.write_shard(
-            partition_key, rows, subtotal, subtotal_etag=subtotal_etag, delete_rows=delete_rows
-        )
+        self.inner.write_shard(partition_key, rows, *args, **kwargs)
 
 
 Views = dict[str, dict[str, Document]]  # partition key -> document id -> document

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,9 +14,9 @@ from cartracker.domain.commands import ChangeOil, ReplaceTires
 from cartracker.errors import ConcurrencyConflict
 from cartracker.ports import Document
 from cartracker.projection.car_list import row_partition
-from cartracker.projection.engine import ProjectionFailed
+from cartracker.projection.engine import ProjectionFailed, ProjectionReport
 from cartracker.projection.ports import RowWrite
-from tests.support.projection import World
+from tests.support.projection import InterleavingViews, World
 
 
 def events_only(docs: Sequence[Document]) -> list[Document]:
@@ -142,12 +143,10 @@ class FailingShard:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    def write_shard(
-        self, partition_key: str, rows: Sequence[RowWrite], subtotal: Document, *, subtotal_etag: str | None
-    ) -> None:
+    def write_shard(self, partition_key: str, rows: Sequence[RowWrite], *args: Any, **kwargs: Any) -> None:
         if partition_key == self.partition_key:
             raise ConcurrencyConflict("always")
-        self.inner.write_shard(partition_key, rows, subtotal, subtotal_etag=subtotal_etag)
+        self.inner.write_shard(partition_key, rows, *args, **kwargs)
 
 
 def test_a_shard_that_keeps_failing_fails_the_batch_after_the_other_shards_are_written(world: World) -> None:
@@ -205,3 +204,149 @@ def test_two_projector_threads_on_one_feed_keep_the_totals_exact(world: World) -
         thread.join()
     assert errors == []
     world.assert_exact()
+
+
+# --- instances side by side, and shards in parallel ---------------------------------------------------
+
+
+class CountingWrites(InterleavingViews):
+    def __init__(self, world: World) -> None:
+        super().__init__(world.services.views)
+        self.writes = 0
+
+    def write_shard(self, partition_key: str, rows: Sequence[RowWrite], *args: Any, **kwargs: Any) -> None:
+        self.writes += 1
+        super().write_shard(partition_key, rows, *args, **kwargs)
+
+
+def two_cars_in_one_shard(tmp_path: Path) -> tuple[World, list[Document], list[Document]]:
+    """One shard, its subtotal written; then a change to each of two cars, as two instances' batches."""
+    world = World.create(tmp_path, shards=1)
+    first, second = world.add_car(), world.add_car()
+    world.projector().apply(world.log)
+    world.run(first, ChangeOil(mileage=10, charge="30.00"))
+    mine = world.log[-2:]  # the event and the head
+    world.run(second, ReplaceTires(numberOfTiresReplaced=4, charge="400.01"))
+    theirs = world.log[-2:]
+    return world, mine, theirs
+
+
+def race(world: World, mine: list[Document], theirs: list[Document]) -> tuple[ProjectionReport, int]:
+    """Apply `mine` while another instance writes `theirs` between this one's read and its write:
+    this instance's report, and how many shard batches it sent."""
+    views = CountingWrites(world)
+    other = world.projector()
+    views.before_next_write = lambda: other.apply(theirs)
+    report = world.projector(views).apply(mine)
+    return report, views.writes
+
+
+def test_instances_writing_different_cars_of_one_shard_never_conflict(tmp_path: Path) -> None:
+    world, mine, theirs = two_cars_in_one_shard(tmp_path)
+    report, writes = race(world, mine, theirs)
+    assert (report.subtotal_conflicts, report.row_conflicts, writes) == (0, 0, 1)
+    world.assert_exact()
+
+
+def test_instances_writing_the_same_car_conflict_on_its_row_and_stay_exact(tmp_path: Path) -> None:
+    world, mine, theirs = two_cars_in_one_shard(tmp_path)
+    report, writes = race(world, mine, mine)  # a redelivery racing the first delivery
+    # The row refused the batch, the add went back with it, and the re-read found nothing to do.
+    assert (report.subtotal_conflicts, report.row_conflicts, report.rows_written, writes) == (0, 1, 0, 1)
+    world.projector().apply(theirs)
+    world.assert_exact()
+
+
+def test_the_first_rows_of_a_shard_race_once_on_creating_its_subtotal(tmp_path: Path) -> None:
+    world = World.create(tmp_path, shards=1)
+    world.add_car()
+    mine = list(world.log)
+    world.add_car()
+    report, writes = race(world, mine, world.log[len(mine) :])
+    assert (report.subtotal_conflicts, report.row_conflicts, writes) == (1, 0, 2)
+    world.assert_exact()
+
+
+class MeetingViews(InterleavingViews):
+    """Views whose shard writes wait for each other: two writes get through only if they run at once."""
+
+    def __init__(self, world: World, timeout: float) -> None:
+        super().__init__(world.services.views)
+        self.meeting = threading.Barrier(2, timeout=timeout)
+
+    def write_shard(self, partition_key: str, rows: Sequence[RowWrite], *args: Any, **kwargs: Any) -> None:
+        self.meeting.wait()
+        super().write_shard(partition_key, rows, *args, **kwargs)
+
+
+def cars_in_two_shards(world: World) -> None:
+    """Leave in the log two cars in two shards (the barrier has two parties)."""
+    first = world.add_car()
+    second = world.add_car()
+    while row_partition(second, world.shards) == row_partition(first, world.shards):
+        second = world.add_car()
+    world.log[:] = [d for d in world.log if d["aggregateId"] in (first, second)]
+
+
+def test_the_shards_of_a_batch_are_written_at_the_same_time(world: World) -> None:
+    cars_in_two_shards(world)
+    views = MeetingViews(world, timeout=30)  # generous: a slow machine still meets; sequential never does
+
+    report = world.projector(views).apply(world.log)
+
+    assert report.rows_written == 2
+    world.assert_consistent()
+
+
+def test_one_at_a_time_the_meeting_never_happens(world: World) -> None:
+    # The check above can fail: written one after another, the first write waits for the second in vain.
+    cars_in_two_shards(world)
+    views = MeetingViews(world, timeout=0.5)
+
+    with pytest.raises(threading.BrokenBarrierError):
+        world.projector(views, parallel=1).apply(world.log)
+
+
+class ReadOrder(InterleavingViews):
+    def __init__(self, world: World) -> None:
+        super().__init__(world.services.views)
+        self.order: list[str] = []
+
+    def read_shard(self, partition_key: str, car_ids: Sequence[str]) -> Any:
+        self.order.append(partition_key)
+        return self.inner.read_shard(partition_key, car_ids)
+
+
+def test_instances_walk_the_shards_in_different_orders(world: World) -> None:
+    cars = [world.add_car()]
+    while len({row_partition(c, world.shards) for c in cars}) < 3:  # car ids are random: so are shards
+        cars.append(world.add_car())
+    orders = set()
+    for _ in range(20):  # twenty instances starting on the same batch
+        views = ReadOrder(world)
+        world.projector(views, parallel=1).apply(world.log)
+        orders.add(tuple(views.order))
+    assert len(orders) > 1, "every instance walked the shards in the same order"
+
+
+class BrokenShard(InterleavingViews):
+    def __init__(self, world: World, partition_key: str) -> None:
+        super().__init__(world.services.views)
+        self.partition_key = partition_key
+
+    def write_shard(self, partition_key: str, rows: Sequence[RowWrite], *args: Any, **kwargs: Any) -> None:
+        if partition_key == self.partition_key:
+            raise RuntimeError("a bug, not a lost race")
+        super().write_shard(partition_key, rows, *args, **kwargs)
+
+
+def test_an_unexpected_error_in_one_shard_is_raised_after_the_other_shards_are_written(world: World) -> None:
+    cars = [world.add_car() for _ in range(12)]
+    broken = row_partition(cars[0], world.shards)
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        world.projector(BrokenShard(world, broken)).apply(world.log)
+
+    assert {row["carId"] for row in world.actual_rows()} == {
+        c for c in cars if row_partition(c, world.shards) != broken
+    }
