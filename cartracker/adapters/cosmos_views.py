@@ -123,6 +123,13 @@ class CosmosViewStore:
                 ) from exc
             raise
 
+    def ensure_subtotal(self, partition_key: str, doc: Document) -> None:
+        try:
+            with store_errors():
+                self.container.create_item(doc)
+        except CosmosResourceExistsError:
+            pass  # another instance created it first: it is there, which is all we need
+
     def list_rows(self, *, before: str | None, limit: int) -> list[Document]:
         parameters: list[dict[str, Any]] = [
             {"name": "@limit", "value": limit},

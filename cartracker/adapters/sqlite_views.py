@@ -125,6 +125,13 @@ class SqliteViewStore:
             doc[name] = current + amount
         self.db.replace(conn, self.container, partition_key, doc, if_match=None)
 
+    def ensure_subtotal(self, partition_key: str, doc: Document) -> None:
+        try:
+            with self.db.write() as conn:
+                self.db.create(conn, self.container, partition_key, doc)
+        except DocumentExists:
+            pass  # another writer created it first: it is there, which is all we need
+
     def _put(self, conn: sqlite3.Connection, partition_key: str, doc: Document, etag: str | None) -> None:
         if etag is None:
             self.db.create(conn, self.container, partition_key, doc)

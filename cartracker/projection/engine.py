@@ -69,7 +69,7 @@ class ProjectionReport:
     parked: list[Document] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # `reproject`: car id -> why it was not
     # Shard batches that lost a race and were read again: on a row (another writer of that car)
-    # or on the subtotal (only its creation can race: adding to it never conflicts).
+    # or on the subtotal (adding to it never conflicts; a rebuild replacing it can).
     row_conflicts: int = 0
     subtotal_conflicts: int = 0
 
@@ -317,17 +317,17 @@ def write_rows(
     subtotal: VersionedDocument | None,
     delta: Mapping[str, int],
 ) -> None:
-    """One shard batch: the rows, and `delta` added to the subtotal the shard was read with.
+    """One shard batch: the rows, and `delta` added to the shard's subtotal.
 
-    A shard read without a subtotal gets one created holding `delta` (its first rows); a second
-    instance creating it at the same moment loses once (a conflict on the subtotal) and adds to
-    it on its next attempt. An existing subtotal is added to, never replaced: nothing to race on.
-    A delta of zeros (a row changed, its sums did not) leaves the subtotal unwritten.
+    The subtotal is added to, never replaced, so there is nothing to race on. A shard read
+    without one (its first rows) gets a zero subtotal first, created only if still absent,
+    so instances writing a shard's first rows at once all add to the same one. A delta of
+    zeros (a row changed, its sums did not) leaves the subtotal unwritten.
     """
     if spec.subtotal is None:
         views.write_shard(partition_key, writes)
-    elif subtotal is None:
-        views.write_shard(partition_key, writes, spec.subtotal.document(partition_key, delta))
-    else:
-        amounts = {name: amount for name, amount in delta.items() if amount}
-        views.write_shard(partition_key, writes, add_to_subtotal=amounts or None)
+        return
+    if subtotal is None:
+        views.ensure_subtotal(partition_key, spec.subtotal.document(partition_key, spec.empty_totals()))
+    amounts = {name: amount for name, amount in delta.items() if amount}
+    views.write_shard(partition_key, writes, add_to_subtotal=amounts or None)

@@ -76,6 +76,14 @@ class ViewStore(Protocol):
         """
         ...
 
+    def ensure_subtotal(self, partition_key: str, doc: Document) -> None:
+        """Create the shard's subtotal as `doc` unless it exists (then leave it as it is): one write.
+
+        Idempotent, so instances that write a shard's first rows at the same moment all succeed,
+        and every one of them then adds to the one subtotal.
+        """
+        ...
+
     def park(self, doc: Document) -> None:
         """Record a parked change durably (an upsert: parking the same change twice keeps one)."""
         ...

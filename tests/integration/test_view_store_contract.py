@@ -175,6 +175,17 @@ class TestViewStoreContract:
             )
         assert conflict.value.on_subtotal
 
+    def test_ensuring_a_subtotal_creates_it_once_and_never_overwrites_it(self, services: Services) -> None:
+        pk = shard()
+        services.views.ensure_subtotal(pk, subtotal_document(pk, 0, 0))
+        services.views.write_shard(
+            pk, [RowWrite(row(pk, cents=7), None)], add_to_subtotal={"totalChargesCents": 7, "carCount": 1}
+        )
+        services.views.ensure_subtotal(pk, subtotal_document(pk, 0, 0))  # a second instance, a moment late
+        subtotal = services.views.read_shard(pk, []).subtotal
+        assert subtotal is not None
+        assert without_system_fields(subtotal.doc) == subtotal_document(pk, 7, 1)
+
     def test_writing_and_adding_to_the_subtotal_at_once_is_refused(self, services: Services) -> None:
         pk = shard()
         with pytest.raises(ValueError, match="not both"):
