@@ -46,10 +46,18 @@ def head_id(car_id: str) -> str:
 
 @dataclass(frozen=True)
 class StoredEvent:
+    """An event at its place in a car's stream, with the ids of what caused it.
+
+    `command_id` is the command that wrote it (stored as `causationId`); `correlation_id` is the
+    trace id of the request that sent the command (`correlationId`). Either is None on events
+    written before it was recorded, and on events written outside an HTTP request.
+    """
+
     car_id: str
     version: int
     event: Event
     command_id: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,12 @@ def event_document(
         "occurredAt": occurred_at,
         "data": data,
     }
+    # Each id once: `causationId` took over from `commandId` (same value), as every byte of an
+    # event is written on every command.
+    if stored.correlation_id is not None:
+        doc["correlationId"] = stored.correlation_id
     if stored.command_id is not None:
-        doc["commandId"] = stored.command_id
+        doc["causationId"] = stored.command_id
     return doc
 
 
@@ -137,8 +149,19 @@ def stored_event_from_document(doc: dict[str, Any]) -> StoredEvent:
     """Parse an event document; raises `UnknownEvent` for a type or schema this code cannot read."""
     event = event_from_data(doc["type"], int(doc.get("schemaVersion", 1)), doc["data"], doc["occurredAt"])
     return StoredEvent(
-        car_id=doc["aggregateId"], version=int(doc["version"]), event=event, command_id=doc.get("commandId")
+        car_id=doc["aggregateId"],
+        version=int(doc["version"]),
+        event=event,
+        command_id=causation_id(doc),
+        correlation_id=doc.get("correlationId"),
     )
+
+
+def causation_id(doc: Mapping[str, Any]) -> str | None:
+    """The id of the command that wrote an event document (`commandId` on events written before
+    `causationId` replaced it)."""
+    value = doc.get("causationId", doc.get("commandId"))
+    return None if value is None else str(value)
 
 
 def head_document(car: Car) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 Each declared command gets a function named as its entry (`change_oil`), so the
 Functions host lists and logs it by that name; `from cartracker.functions.commands
 import change_oil` finds it too (tests and benchmarks call the functions directly).
+Each runs under the request's trace (`http.tracing`): its trace id becomes the events'
+`correlationId`, and every answer carries its `traceparent`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cartracker.http import commands as http
 from cartracker.http.problems import problem_boundary
 from cartracker.http.requests import car_id_param, command_body, expected_version, idempotency_key
 from cartracker.http.responses import car_location, command_response
+from cartracker.http.tracing import traced
+from cartracker.tracing import TraceContext
 
 Function = Callable[[func.HttpRequest], func.HttpResponse]
 
@@ -25,10 +29,13 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure.functions leaves
 
 
 @bp.route(route=http.route(ADD_CAR), methods=["POST"])
+@traced
 @problem_boundary
-def add_car(req: func.HttpRequest) -> func.HttpResponse:
+def add_car(req: func.HttpRequest, trace: TraceContext) -> func.HttpResponse:
     command = command_body(req, AddCar)
-    result = bootstrap.services().commands.add_car(command, idempotency_key=idempotency_key(req))
+    result = bootstrap.services().commands.add_car(
+        command, idempotency_key=idempotency_key(req), correlation_id=trace.trace_id
+    )
     # A replayed add answers 201 again: the client sees the first outcome, whatever it retried.
     location = car_location(req, result.car_id)
     return command_response(result, status=http.status(ADD_CAR), location=location)
@@ -37,11 +44,15 @@ def add_car(req: func.HttpRequest) -> func.HttpResponse:
 def register(blueprint: func.Blueprint, entry: CommandEntry) -> Function:
     """Register the HTTP function of a command on a car, named after its entry, on `blueprint`."""
 
-    def function(req: func.HttpRequest) -> func.HttpResponse:
+    def function(req: func.HttpRequest, trace: TraceContext) -> func.HttpResponse:
         car_id = car_id_param(req)
         command = command_body(req, entry.command)
         result = bootstrap.services().commands.execute(
-            car_id, command, expected_version=expected_version(req), idempotency_key=idempotency_key(req)
+            car_id,
+            command,
+            expected_version=expected_version(req),
+            idempotency_key=idempotency_key(req),
+            correlation_id=trace.trace_id,
         )
         return command_response(result, status=http.status(entry))
 
@@ -49,7 +60,7 @@ def register(blueprint: func.Blueprint, entry: CommandEntry) -> Function:
     function.__name__ = function.__qualname__ = entry.name
     function.__doc__ = f"{entry.summary}: POST {http.route(entry)}."
     decorate = blueprint.route(route=http.route(entry), methods=["POST"])
-    registered: Function = decorate(problem_boundary(function))
+    registered: Function = decorate(traced(problem_boundary(function)))
     return registered
 
 

@@ -25,6 +25,7 @@ from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE
 from cartracker.http.responses import JSON, PROBLEM_JSON
 from cartracker.http.schemas import CarView, CommandResponse, Health, HistoryPage, Problem
 from cartracker.http.service_due import SERVICE_DUE_ROUTE, ServiceDuePageView
+from cartracker.http.tracing import TRACEPARENT
 from cartracker.http.views import (
     PARKED_RETRY_ROUTE,
     PARKED_ROUTE,
@@ -41,6 +42,7 @@ from cartracker.http.views import (
 from cartracker.rebuild import DEFAULT_PAGE_SIZE as REBUILD_PAGE
 from cartracker.rebuild import MAX_PAGE_SIZE as REBUILD_MAX_PAGE
 from cartracker.rebuild import VIEWS
+from cartracker.tracing import MAX_TRACEPARENT_LENGTH
 
 Auth = Literal["function", "admin", "anonymous"]
 Schema = type[BaseModel] | dict[str, Any] | None
@@ -71,6 +73,7 @@ class Route:
     parameters: tuple[dict[str, Any], ...] = ()
     auth: Auth = "function"
     example: Mapping[str, Any] | None = None  # a valid request body
+    traced: bool = False  # every answer, problems included, carries the request's `traceparent`
 
 
 def _param(name: str, where: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -92,6 +95,18 @@ IDEMPOTENCY_KEY = _param(
     "header",
     {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[ -~]+$"},
     "Retrying with the same key returns the first outcome and appends nothing.",
+)
+# Any string: a value that is not a traceparent is replaced, never refused, so the schema refuses
+# nothing (schemathesis would otherwise send "invalid" values and expect a 4xx).
+TRACEPARENT_PARAM = _param(
+    TRACEPARENT,
+    "header",
+    {"type": "string"},
+    "W3C Trace Context: `00-<trace id: 32 lower-case hex>-<parent id: 16 lower-case hex>-<flags: 2 hex>`, "
+    "neither id all zeros; a later version (not `ff`) may add `-` fields after these four. The command "
+    "runs in this trace (its events record the trace id as `correlationId`). Absent, malformed or over "
+    f"{MAX_TRACEPARENT_LENGTH} characters: the command starts a new trace instead; never a 400.",
+    example="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 )
 UI_ASSET = _param("asset", "path", {"type": "string"}, "A file of the web page, e.g. app.js.", required=True)
 IF_NONE_MATCH = _param("If-None-Match", "header", {"type": "string"}, "An ETag you hold; 304 if unchanged.")
@@ -145,6 +160,13 @@ HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "string", "pattern": r"^[0-9]+$"},
     },
+    TRACEPARENT: {
+        "description": "The trace context the command ran under: the caller's trace id (or a new one) "
+        "with the span id of this handling (in Azure, the span the Functions host opened for it). A "
+        "replay answers under its own; the events keep the first request's ids.",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    },
 }
 
 PROBLEMS: dict[int, str] = {
@@ -186,7 +208,7 @@ def _command(entry: CommandEntry, links: Mapping[str, Any]) -> Route:
     said = (
         "Added (or the add replayed)." if added else "Applied (or replayed): the car as the command left it."
     )
-    headers = ("ETag", "Location") if added else ("ETag",)
+    headers = ("ETag", "Location", TRACEPARENT) if added else ("ETag", TRACEPARENT)
     reply = Reply(http.status(entry), said, CommandResponse, headers=headers, links=links)
     return Route(
         method="POST",
@@ -197,8 +219,13 @@ def _command(entry: CommandEntry, links: Mapping[str, Any]) -> Route:
         replies=(reply,),
         problems=_ADD_CAR_PROBLEMS if added else _COMMAND_PROBLEMS,
         body=entry.command,
-        parameters=(IDEMPOTENCY_KEY,) if added else (CAR_ID, IF_MATCH, IDEMPOTENCY_KEY),
+        parameters=(
+            (IDEMPOTENCY_KEY, TRACEPARENT_PARAM)
+            if added
+            else (CAR_ID, IF_MATCH, IDEMPOTENCY_KEY, TRACEPARENT_PARAM)
+        ),
         example=entry.example,
+        traced=True,
     )
 
 
@@ -355,8 +382,11 @@ def _operation(route: Route, refs: _RefMap) -> dict[str, Any]:
     problem_schema = {"schema": refs[(Problem, "serialization")]}
     for status in sorted({*route.problems, 500}):
         answer = {"description": PROBLEMS[status], "content": {PROBLEM_JSON: problem_schema}}
-        if status == 503:
-            answer["headers"] = {"Retry-After": HEADERS["Retry-After"]}
+        headers = {"Retry-After": HEADERS["Retry-After"]} if status == 503 else {}
+        if route.traced:  # not required: what the host refuses before the function runs has none
+            headers[TRACEPARENT] = {**HEADERS[TRACEPARENT], "required": False}
+        if headers:
+            answer["headers"] = headers
         responses[str(status)] = answer
     operation: dict[str, Any] = {
         "operationId": route.operation_id,

@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
+from typing import Concatenate, ParamSpec, cast
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -49,7 +50,9 @@ _KINDS: Sequence[tuple[type[CarTrackerError], int, str]] = (
     (StoreUnavailable, 503, "store-unavailable"),
 )
 
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
+P = ParamSpec("P")
+# A function body: the request first, then whatever else the function is given (a trace context).
+Handler = Callable[Concatenate[func.HttpRequest, P], func.HttpResponse]
 
 
 def problem_type(slug: str) -> str:
@@ -106,22 +109,23 @@ def problem_for(error: CarTrackerError, *, instance: str | None = None) -> func.
     )
 
 
-def problem_boundary(handler: Handler) -> Handler:
+def problem_boundary(handler: Handler[P]) -> Handler[P]:
     """Wrap a function body so that every failure is answered with problem+json."""
 
-    @functools.wraps(handler)
-    def boundary(req: func.HttpRequest) -> func.HttpResponse:
+    def boundary(req: func.HttpRequest, *args: P.args, **kwargs: P.kwargs) -> func.HttpResponse:
         with request_charge.metered() as meter:
-            response = _answer(handler, req)
+            response = _answer(functools.partial(handler, req, *args, **kwargs), req)
         request_charge.log_request(req.method, req.url, response.status_code, meter)
         return response
 
-    return boundary
+    # The worker reads the parameters of `handler` (through `__wrapped__`) and passes them by name,
+    # so `req` may not be positional-only, as mypy would like it to be for `Concatenate`.
+    return cast("Handler[P]", functools.wraps(handler)(boundary))
 
 
-def _answer(handler: Handler, req: func.HttpRequest) -> func.HttpResponse:
+def _answer(handler: Callable[[], func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
     try:
-        return handler(req)
+        return handler()
     except CarTrackerError as error:
         return problem_for(error, instance=_instance(req))
     except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered as a 500 problem

@@ -113,6 +113,8 @@ def history_item(stored: StoredEvent) -> HistoryItem:
         type=event_type(stored.event),  # one of EVENT_TYPES, as EventType says
         occurred_at=stored.event.occurred_at,
         data=wire_data(event_data(stored.event)),
+        correlation_id=stored.correlation_id,
+        causation_id=stored.command_id,
     )
 
 

@@ -79,6 +79,15 @@ class HistoryItem(Body):
         description="The event's fields in camelCase; amounts are shown as `charge`, a two-decimal string.",
         examples=[{"mileage": 12000, "charge": "49.99"}],
     )
+    correlation_id: str | None = Field(
+        pattern="^[0-9a-f]{32}$",
+        description="The trace id of the request that wrote the event: the one in its `traceparent`, "
+        "or a new one. Null on events written before it was recorded, or outside an HTTP request.",
+    )
+    causation_id: str | None = Field(
+        description="The id of the command that wrote the event: its `Idempotency-Key`, else 16 random "
+        "hex digits. Null on events written before command ids were recorded.",
+    )
 
 
 class HistoryPage(Body):

@@ -68,7 +68,11 @@ def _build(module: Any) -> AppIndex:
             unserved.append((name, kind))
             continue
         user_function = function.get_user_function()
-        others = [p for p in inspect.signature(user_function).parameters if p != trigger.name]
+        others = [
+            param.name
+            for param in inspect.signature(user_function).parameters.values()
+            if param.name != trigger.name and not _host_context(param)
+        ]
         if others:
             unserved.append((name, f"httpTrigger needing bindings the local host lacks: {', '.join(others)}"))
             continue
@@ -92,6 +96,13 @@ def _build(module: Any) -> AppIndex:
         change_feed=tuple(change_feed),
         functions=functions,
     )
+
+
+def _host_context(param: inspect.Parameter) -> bool:
+    """The invocation context the Functions worker passes to a `context` parameter. The local host
+    is no Functions host and has none to give: it serves the function if the parameter has a default
+    (the command functions then open their own span of the caller's trace, see `http.tracing`)."""
+    return param.name == "context" and param.default is not inspect.Parameter.empty
 
 
 def _route_prefix(module: Any) -> str:

@@ -10,13 +10,16 @@ batch, so it stays one round trip. A retry of it is recognised whenever the
 store refuses it (its record already exists, or the car's state or If-Match
 refuses it now): the record is read and its first outcome returned, however
 many commands landed meanwhile, for `IDEMPOTENCY_RETENTION`. Every event also
-carries the id of the command that wrote it, so when the store's answer to a
-batch is lost, the service can tell whether that batch landed before trying again.
+carries the id of the command that wrote it (`causationId`), so when the store's answer to a
+batch is lost, the service can tell whether that batch landed before trying again. It also
+carries the trace id of the request that sent the command (`correlationId`, passed in by the
+caller), and each command a request sent is logged with both ids once applied.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import secrets
 import time
@@ -30,6 +33,7 @@ from cartracker.documents import (
     CommandRecord,
     Head,
     StoredEvent,
+    causation_id,
     event_document,
     head_document,
     idempotency_id,
@@ -54,6 +58,8 @@ ExpectedVersion = int | Collection[int] | None
 
 # Car ids made from an Idempotency-Key, so that a retried "add car" lands on the same car.
 _ADD_CAR_NAMESPACE = uuid.UUID("8f9b7a52-51f4-4a4e-9a57-1f0c2b6d8e11")
+
+log = logging.getLogger("cartracker.commands")
 
 
 def utc_now() -> datetime:
@@ -94,12 +100,20 @@ class CommandService:
         self.cache = HeadCache() if cache is None else cache
         self.retention = retention
 
-    def add_car(self, command: AddCar, *, idempotency_key: str | None = None) -> CommandResult:
+    def add_car(
+        self, command: AddCar, *, idempotency_key: str | None = None, correlation_id: str | None = None
+    ) -> CommandResult:
         if idempotency_key is None:
             car_id = str(uuid.uuid4())
         else:
             car_id = str(uuid.uuid5(_ADD_CAR_NAMESPACE, idempotency_key))
-        return self._handle(car_id, command, expected_version=None, idempotency_key=idempotency_key)
+        return self._handle(
+            car_id,
+            command,
+            expected_version=None,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+        )
 
     def execute(
         self,
@@ -108,14 +122,26 @@ class CommandService:
         *,
         expected_version: ExpectedVersion = None,
         idempotency_key: str | None = None,
+        correlation_id: str | None = None,
     ) -> CommandResult:
-        """Run a command on a car. `expected_version` (If-Match) is a version or a set of them."""
+        """Run a command on a car. `expected_version` (If-Match) is a version or a set of them;
+        `correlation_id`, the trace id of the request, is recorded on the events it writes."""
         return self._handle(
-            car_id, command, expected_version=expected_version, idempotency_key=idempotency_key
+            car_id,
+            command,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
         )
 
     def _handle(
-        self, car_id: str, command: Command, *, expected_version: ExpectedVersion, idempotency_key: str | None
+        self,
+        car_id: str,
+        command: Command,
+        *,
+        expected_version: ExpectedVersion,
+        idempotency_key: str | None,
+        correlation_id: str | None,
     ) -> CommandResult:
         key = idempotency_key
         command_id = key or secrets.token_hex(8)  # 64 random bits, a third of uuid4's cost
@@ -129,7 +155,8 @@ class CommandService:
             head, cached = self._head(car_id, use_cache) if load else (None, False)
             load = use_cache = True
             landed = self._landed(car_id, head, unsure, command_id) if head and unsure else None
-            if landed is not None:
+            if landed is not None and unsure is not None:
+                _applied(command, landed, unsure - 1, command_id, correlation_id)
                 return CommandResult(car=landed)
             now = self.clock()
             try:
@@ -148,7 +175,7 @@ class CommandService:
             car = fold(head.car if head else None, events, car_id=car_id)
             assert car is not None
             event_docs = [
-                event_document(StoredEvent(car_id, start + i + 1, event, command_id))
+                event_document(StoredEvent(car_id, start + i + 1, event, command_id, correlation_id))
                 for i, event in enumerate(events)
             ]
             record = None
@@ -180,6 +207,7 @@ class CommandService:
                 use_cache, unsure = False, start + 1
                 continue
             self.cache.put(Head(car=car, etag=etag))
+            _applied(command, car, start, command_id, correlation_id)
             return CommandResult(car=car)
         raise ConcurrencyConflict(
             f"car {car_id} kept changing under {self.max_attempts} attempts; retry the request"
@@ -190,7 +218,7 @@ class CommandService:
         if head.version < version:
             return None
         docs = self.store.read_events(car_id, after_version=version - 1, limit=1)
-        if not docs or docs[0].get("commandId") != command_id:
+        if not docs or causation_id(docs[0]) != command_id:
             return None
         if head.version == version:
             return head.car
@@ -217,6 +245,27 @@ class CommandService:
                 "this Idempotency-Key was already used for a different request", field="Idempotency-Key"
             )
         return CommandResult(car=record.car, replayed=True)
+
+
+def _applied(command: Command, car: Car, start: int, command_id: str, correlation_id: str | None) -> None:
+    """Log a command a request sent, to join the request to its events (docs/operations.md).
+
+    The ids are in the message as well as in the record's attributes: the Functions host forwards
+    only the message of a worker's log record to Application Insights. A command sent outside a
+    request (the demo, a script) has no request to join, and is not logged.
+    """
+    if correlation_id is None:
+        return
+    log.info(
+        "%s applied to car %s: versions %d-%d (correlationId=%s causationId=%s)",
+        type(command).__name__,
+        car.car_id,
+        start + 1,
+        car.version,
+        correlation_id,
+        command_id,
+        extra={"carId": car.car_id, "correlationId": correlation_id, "causationId": command_id},
+    )
 
 
 def _matches(expected: ExpectedVersion, version: int) -> bool:

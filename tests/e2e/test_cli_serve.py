@@ -47,10 +47,18 @@ def test_serve_answers_logs_each_request_and_stops_cleanly_on_ctrl_c(tmp_path: P
     reader.start()
     try:
         api = wait_for(lines, re.compile(r"listening on (http://\S+/api)")).group(1)
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
         added = requests.post(
-            f"{api}/cars", json={"make": "Saab", "model": "900", "owner": "Eve"}, timeout=10
+            f"{api}/cars",
+            json={"make": "Saab", "model": "900", "owner": "Eve"},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+            timeout=10,
         )
         assert added.status_code == 201
+        # The caller's trace reaches the function, comes back in the answer and lands on the event.
+        assert re.fullmatch(rf"00-{trace_id}-[0-9a-f]{{16}}-01", added.headers["traceparent"])
+        history = requests.get(f"{api}/cars/{added.json()['carId']}/events", timeout=10).json()
+        assert [item["correlationId"] for item in history["items"]] == [trace_id]
         wait_for(lines, re.compile(r'"POST /api/cars" 201 \d+B [\d.]+ms add_car'))
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0

@@ -21,7 +21,9 @@ WHEN = datetime(2026, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
 
 
 def test_an_event_document_round_trips_through_its_json_shape() -> None:
-    stored = StoredEvent("c1", 7, OilChanged(mileage=1200, charge_cents=4999, occurred_at=WHEN), "cmd-1")
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    event = OilChanged(mileage=1200, charge_cents=4999, occurred_at=WHEN)
+    stored = StoredEvent("c1", 7, event, "cmd-1", trace_id)
     doc = event_document(stored)
     assert doc == {
         "id": "c1:0000000007",
@@ -32,9 +34,20 @@ def test_an_event_document_round_trips_through_its_json_shape() -> None:
         "schemaVersion": 1,
         "occurredAt": "2026-01-02T03:04:05.600000Z",
         "data": {"mileage": 1200, "chargeCents": 4999},
-        "commandId": "cmd-1",
+        "correlationId": trace_id,
+        "causationId": "cmd-1",
     }
     assert stored_event_from_document(doc) == stored
+
+
+def test_older_event_documents_read_with_the_ids_they_have() -> None:
+    event = OilChanged(mileage=1200, charge_cents=4999, occurred_at=WHEN)
+    bare = event_document(StoredEvent("c1", 7, event))
+    assert "correlationId" not in bare
+    assert "causationId" not in bare
+    assert stored_event_from_document(bare) == StoredEvent("c1", 7, event, None, None)
+    # Before `causationId`, the command id was stored as `commandId`.
+    assert stored_event_from_document({**bare, "commandId": "cmd-1"}).command_id == "cmd-1"
 
 
 def test_an_old_schema_is_upcast_step_by_step_before_it_is_read() -> None:
