@@ -3,6 +3,7 @@
     CarTrackerError
     ├── DomainError                  a command broke a rule of the Car aggregate
     │   ├── CarNotFound              404  the car does not exist
+    │   │   └── VersionNotFound      404  ... at the version or time asked for (asOfVersion, asOf)
     │   └── BusinessRuleViolated     422  a rule about the car's state (field + reason)
     ├── InvalidRequest               400  the request itself is malformed (field + reason)
     ├── ConcurrencyConflict          409  someone else kept writing; retries ran out
@@ -32,9 +33,13 @@ class DomainError(CarTrackerError):
 
 
 class CarNotFound(DomainError):
-    def __init__(self, car_id: str) -> None:
-        super().__init__(f"car {car_id} does not exist", field="carId")
+    def __init__(self, car_id: str, detail: str | None = None, *, field: str = "carId") -> None:
+        super().__init__(detail or f"car {car_id} does not exist", field=field)
         self.car_id = car_id
+
+
+class VersionNotFound(CarNotFound):
+    """The car exists, but not at the version asked for, or not yet at the time asked for."""
 
 
 class BusinessRuleViolated(DomainError):

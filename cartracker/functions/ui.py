@@ -30,6 +30,7 @@ ASSETS: dict[str, str] = {
     "api.js": _JS,
     "dom.js": _JS,
     "forms.js": _JS,
+    "history.js": _JS,
     "writes.js": _JS,
 }
 

@@ -21,9 +21,16 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from cartracker.domain.catalog import ADD_CAR, COMMANDS, CommandEntry
 from cartracker.domain.text import name_pattern
 from cartracker.http import commands as http
-from cartracker.http.requests import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
+from cartracker.http.requests import (
+    AS_OF_MAX_LENGTH,
+    AS_OF_PATTERN,
+    DEFAULT_PAGE_SIZE,
+    MAX_BODY_BYTES,
+    MAX_PAGE_SIZE,
+    MAX_VERSION,
+)
 from cartracker.http.responses import JSON, PROBLEM_JSON
-from cartracker.http.schemas import CarView, CommandResponse, Health, HistoryPage, Problem
+from cartracker.http.schemas import CarDetailView, CommandResponse, Health, HistoryPage, Problem
 from cartracker.http.service_due import SERVICE_DUE_ROUTE, ServiceDuePageView
 from cartracker.http.tracing import TRACEPARENT
 from cartracker.http.views import (
@@ -148,6 +155,22 @@ AFTER = _param(
     explode=True,
 )
 
+AS_OF_VERSION = _param(
+    "asOfVersion",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+    "The car right after this event (`freshness: historical`), written as versions are: no sign, no "
+    "leading zero. Cached for good: a version never changes. 404 beyond the car's version. Not with `asOf`.",
+)
+AS_OF = _param(
+    "asOf",
+    "query",
+    {"type": "string", "format": "date-time", "maxLength": AS_OF_MAX_LENGTH, "pattern": f"^{AS_OF_PATTERN}$"},
+    "The car as it was at this time (RFC 3339 with an offset; `+` written `%2B`): its events up to the "
+    "first one that occurred after it. 404 before the car was added. `Content-Location` names the "
+    "version it resolved to. Not with `asOfVersion`.",
+)
+
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {
         "description": 'The car\'s version in quotes, e.g. "3".',
@@ -155,6 +178,17 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": r'^"[1-9][0-9]*"$'},
     },
     "Location": {"description": "The new car's URL.", "required": True, "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "`no-cache` for the car now and for `asOf` (revalidate: it can still change); "
+        "a year and `immutable` for `asOfVersion`, `private` as the API takes a function key.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["no-cache", "private, max-age=31536000, immutable"]},
+    },
+    "Content-Location": {
+        "description": "`asOf` only: the `asOfVersion` URL of the version it resolved to.",
+        "required": False,
+        "schema": {"type": "string"},
+    },
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "required": True,
@@ -172,8 +206,9 @@ HEADERS: dict[str, dict[str, Any]] = {
 PROBLEMS: dict[int, str] = {
     400: "Malformed request: bad JSON, a field of the wrong type or range, an unknown field, a bad id, "
     "header or query parameter. `errors` names each field.",
-    404: "No car has this id (for ui/{asset}: the page has no such file; for manage routes: no such "
-    "projection or parked change).",
+    404: "No car has this id, or (asOfVersion, asOf) the car has no such version or did not exist yet "
+    "at that time (for ui/{asset}: the page has no such file; for manage routes: no such projection "
+    "or parked change).",
     409: "The car kept changing under concurrent writes; retry the request.",
     412: "If-Match named a version the car has moved past; `currentVersion` has the current one.",
     413: f"The body is over {MAX_BODY_BYTES} bytes.",
@@ -233,10 +268,12 @@ def _command(entry: CommandEntry, links: Mapping[str, Any]) -> Route:
 ROUTES: list[Route] = [
     *command_routes(COMMANDS),
     Route(method="GET", path="cars/{carId}", operation_id="get_car", tag="cars",
-          summary="Read a car (realtime)",
-          replies=(Reply(200, "The car's current state.", CarView, headers=("ETag",)),
-                   Reply(304, "Unchanged since the ETag in If-None-Match.", headers=("ETag",))),
-          problems=(400, 404, 503), parameters=(CAR_ID, IF_NONE_MATCH)),
+          summary="Read a car: as it is (realtime) or as it was (historical)",
+          replies=(Reply(200, "The car's current state, or its state at asOfVersion or asOf.", CarDetailView,
+                         headers=("ETag", "Cache-Control", "Content-Location")),
+                   Reply(304, "Unchanged since the ETag in If-None-Match.",
+                         headers=("ETag", "Cache-Control", "Content-Location"))),
+          problems=(400, 404, 503), parameters=(CAR_ID, AS_OF_VERSION, AS_OF, IF_NONE_MATCH)),
     Route(method="GET", path="cars/{carId}/events", operation_id="get_car_history", tag="cars",
           summary="Read a car's history, oldest first",
           replies=(Reply(200, "One page of events.", HistoryPage),),

@@ -29,8 +29,15 @@ from cartracker.errors import (
     InvalidRequest,
     PreconditionFailed,
     StoreUnavailable,
+    VersionNotFound,
 )
-from cartracker.http.requests import InvalidBody, PayloadTooLarge, UnsupportedMediaType, field_errors
+from cartracker.http.requests import (
+    ExclusiveParameters,
+    InvalidBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    field_errors,
+)
 from cartracker.http.responses import PROBLEM_JSON, json_response
 from cartracker.http.schemas import FieldError, Problem
 
@@ -38,6 +45,7 @@ _log = logging.getLogger(__name__)
 
 # First match wins, so subclasses come before their bases.
 _KINDS: Sequence[tuple[type[CarTrackerError], int, str]] = (
+    (VersionNotFound, 404, "version-not-found"),
     (CarNotFound, 404, "car-not-found"),
     (BusinessRuleViolated, 422, "business-rule-violated"),
     (DomainError, 422, "business-rule-violated"),
@@ -92,6 +100,8 @@ def problem_for(error: CarTrackerError, *, instance: str | None = None) -> func.
     status, slug = kind
     if isinstance(error, InvalidBody):
         errors = field_errors(error.validation)
+    elif isinstance(error, ExclusiveParameters):
+        errors = [(field, error.message) for field in error.fields]
     else:
         errors = [(error.field, error.message)] if error.field else []
     headers: dict[str, str] = {}

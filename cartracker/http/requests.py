@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import azure.functions as func
@@ -31,6 +32,19 @@ DEFAULT_PAGE_SIZE = 50
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ENTITY_TAG = re.compile(r'(W/)?"([1-9][0-9]{0,17})"')
 _CONTINUATION = re.compile(r"after:([1-9][0-9]{0,17})")
+# A version as every version on the wire is written: 1-18 ASCII digits, no sign, no leading zero.
+_VERSION = re.compile(r"[1-9][0-9]{0,17}")
+MAX_VERSION = 10**18 - 1
+# RFC 3339 `date-time` with its offset required, seconds 00-59, at most 9 fraction digits; published
+# as the `asOf` pattern in openapi.json. The day of the month, year 0000 and the range of `datetime`
+# are checked after it (no lookaround: the pattern reads alike in ECMA-262, Python and Rust).
+AS_OF_PATTERN = (
+    r"([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:\.([0-9]{1,9}))?"
+    r"([Zz]|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))"
+)
+AS_OF_MAX_LENGTH = 35  # "2026-03-01T09:30:00.123456789+01:00"
+_AS_OF = re.compile(AS_OF_PATTERN)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,6 +56,14 @@ class PayloadTooLarge(InvalidRequest):
 
 class UnsupportedMediaType(InvalidRequest):
     """415: the body is not declared as JSON."""
+
+
+class ExclusiveParameters(InvalidRequest):
+    """400: parameters that may not be given together; each is named in the problem's `errors`."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field=fields[0] if fields else None)
+        self.fields = fields
 
 
 class InvalidBody(InvalidRequest):
@@ -250,6 +272,52 @@ def flag(req: func.HttpRequest, name: str) -> bool:
     if text != "true":
         raise InvalidRequest(f"{name} must be true or false", field=name)
     return True
+
+
+def as_of(req: func.HttpRequest) -> int | datetime | None:
+    """The point in the car's past asked for: `asOfVersion` (a version), `asOf` (a UTC time), or None."""
+    version, moment = req.params.get("asOfVersion"), req.params.get("asOf")
+    if version is not None and moment is not None:
+        raise ExclusiveParameters("give asOfVersion or asOf, not both", fields=("asOfVersion", "asOf"))
+    if version is not None:
+        if not _VERSION.fullmatch(version):
+            raise InvalidRequest(
+                f"asOfVersion must be a version, a whole number 1-{MAX_VERSION} without leading zeros",
+                field="asOfVersion",
+            )
+        return int(version)
+    if moment is not None:
+        return _moment(moment)
+    return None
+
+
+def _moment(text: str) -> datetime:
+    """`asOf` as an aware UTC datetime; fraction digits past the microsecond are cut (never rounded up)."""
+    match = _AS_OF.fullmatch(text) if len(text) <= AS_OF_MAX_LENGTH else None
+    if match is None:
+        hint = " (in a URL a + is a space: write %2B)" if " " in text else ""
+        raise InvalidRequest(
+            "asOf must be an RFC 3339 date-time with an offset, such as 2026-03-01T09:30:00Z or "
+            f"2026-03-01T10:30:00+01:00{hint}",
+            field="asOf",
+        )
+    year, month, day, hour, minute, second, fraction, zone, sign, zone_hours, zone_minutes = match.groups()
+    offset = timedelta(0)
+    if zone not in ("Z", "z"):
+        offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes)) * (-1 if sign == "-" else 1)
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        local = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
+            tzinfo=timezone(offset),
+        )  # fmt: skip
+        return local.astimezone(UTC)
+    except ValueError as exc:
+        raise InvalidRequest(f"asOf {text!r} is not a date-time: {exc}", field="asOf") from None
+    except OverflowError:
+        raise InvalidRequest(
+            f"asOf {text!r} falls outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z", field="asOf"
+        ) from None
 
 
 def continuation_token(after_version: int) -> str:

@@ -15,7 +15,7 @@ from cartracker.domain.car import Car, OilChange
 from cartracker.domain.events import event_data, event_type
 from cartracker.domain.money import format_cents
 from cartracker.http.requests import continuation_token
-from cartracker.http.schemas import HistoryItem, HistoryPage
+from cartracker.http.schemas import CarFreshness, HistoryItem, HistoryPage
 from cartracker.service.commands import CommandResult
 from cartracker.service.queries import HistoryPage as StoredPage
 
@@ -71,6 +71,11 @@ def car_view(car: Car) -> dict[str, Any]:
     }
 
 
+def car_detail(car: Car, freshness: CarFreshness) -> dict[str, Any]:
+    """`CarDetailView`: the car view and how fresh it is."""
+    return {**car_view(car), "freshness": freshness}
+
+
 def oil_change_view(oil: OilChange | None) -> dict[str, Any] | None:
     return None if oil is None else {"at": oil.at, "mileage": oil.mileage}
 
@@ -97,6 +102,13 @@ def car_location(req: func.HttpRequest, car_id: str) -> str:
     """The new car's absolute URL, next to the collection the client posted to."""
     parts = urlsplit(req.url)
     return str(urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{car_id}", "", "")))
+
+
+def version_location(req: func.HttpRequest, version: int) -> str:
+    """The URL of the car at `version` (`?asOfVersion=`), beside the one asked for; no other query
+    parameter is carried over (a function key given as `code` stays out of a header)."""
+    parts = urlsplit(req.url)
+    return str(urlunsplit((parts.scheme, parts.netloc, parts.path, f"asOfVersion={version}", "")))
 
 
 def history_page(page: StoredPage) -> HistoryPage:

@@ -60,6 +60,18 @@ class CarView(Body):
     last_oil_change: OilChangeView | None = Field(description="The last oil change; null if none yet.")
 
 
+CarFreshness = Literal["realtime", "historical"]
+
+
+class CarDetailView(CarView):
+    """A car as `GET cars/{carId}` answers it: as it is now, or as it was (`asOfVersion`, `asOf`)."""
+
+    freshness: CarFreshness = Field(
+        description="`realtime`: the car now, from its head; `historical`: the car right after event "
+        "`version`, folded from its events."
+    )
+
+
 class CommandResponse(Body):
     """What a command answers: the car as the command left it, and a token for reading your own write."""
 

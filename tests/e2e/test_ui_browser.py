@@ -243,6 +243,11 @@ def test_on_a_phone_the_list_history_details_and_service_due_fit_without_breakin
     assert_fits_a_phone(phone, "details and history")
     save_screenshot(phone, "phone-details")
 
+    phone.locator('#history-rows tr[data-version="3"]').get_by_role("link").click()
+    expect(phone.locator("#car-freshness")).to_have_text("historical")
+    expect(fact(phone, "Version")).to_have_text("3")
+    assert_fits_a_phone(phone, "car as it was")
+
     service_due_feed.wait_until_caught_up()
     open_service_due(phone)
     expect(due_row(phone, car_id).locator("li")).to_have_text(
@@ -432,6 +437,59 @@ def test_each_service_form_updates_the_details_view_and_its_history(page: Page, 
     # What the page shows is what the API holds.
     assert live_api.get(f"cars/{car_id}").json()["totalCharges"] == "369.99"
     save_screenshot(page, "car-details")
+
+
+def test_a_history_row_opens_the_car_as_it_was_then_with_the_way_back_to_the_car_now(
+    page: Page, live_api: LiveApi
+) -> None:
+    car_id = add_car(live_api, "Saab", "900", "Ann")
+    assert (
+        live_api.post(f"cars/{car_id}/oil-changes", {"mileage": 1000, "charge": "49.99"}).status_code == 200
+    )
+    assert live_api.post(f"cars/{car_id}/owner-changes", {"newOwner": "Bob"}).status_code == 200
+    open_car(page, live_api, car_id)
+    history = page.locator("#history-rows tr")
+    expect(history).to_have_count(3)
+
+    with page.expect_response(lambda r: r.url.endswith(f"/cars/{car_id}?asOfVersion=2")) as answer:
+        history.nth(1).get_by_role("link", name="Oil changed: the car at version 2").click()
+
+    assert answer.value.status == 200
+    expect(page).to_have_url(re.compile(rf"#/cars/{car_id}@2$"))
+    expect(page.locator("#car-freshness")).to_have_text("historical")
+    expect(fact(page, "Version")).to_have_text("2")
+    expect(fact(page, "Owner")).to_have_text("Ann")
+    expect(fact(page, "Total charges")).to_have_text("49.99")
+    expect(page.locator("#car-past")).to_contain_text("As it was at version 2, on")
+    expect(page.locator("#car-view .commands")).to_be_hidden()  # a command applies to the car now
+    expect(history).to_have_count(3)  # the whole history stays, the row shown marked
+    expect(history.nth(1)).to_have_attribute("aria-current", "true")
+    save_screenshot(page, "car-as-it-was")
+
+    page.locator("#car-past").get_by_role("link", name="See the car now").click()
+    expect(page).to_have_url(re.compile(rf"#/cars/{car_id}$"))
+    expect(page.locator("#car-freshness")).to_have_text("realtime")
+    expect(fact(page, "Owner")).to_have_text("Bob")
+    expect(page.locator("#car-past")).to_be_hidden()
+    expect(page.locator("#car-view .commands")).to_be_visible()
+    expect(page.locator("#history-rows tr[aria-current]")).to_have_count(0)
+
+    history.nth(1).get_by_role("link").click()  # again: the browser's cache answers, nothing is sent
+    expect(fact(page, "Owner")).to_have_text("Ann")
+    sizes = page.evaluate(
+        "(url) => performance.getEntriesByType('resource')"
+        ".filter((e) => e.name === url).map((e) => e.transferSize)",
+        f"{live_api.api}/cars/{car_id}?asOfVersion=2",
+    )
+    assert len(sizes) == 2, sizes
+    assert sizes[0] > 0, "the first read came from the API"
+    assert sizes[1] == 0, "the second came from the browser's cache"
+
+    page.goto(f"{live_api.api}/ui#/cars/{car_id}@1")  # an address of a version opens it directly
+    expect(fact(page, "Owner")).to_have_text("Ann")
+    expect(fact(page, "Total charges")).to_have_text("0.00")
+    expect(page.locator("#car-freshness")).to_have_text("historical")
+    expect(page).to_have_title("Car at version 1 · CarTracker")
 
 
 def test_a_rejected_command_shows_the_servers_message_next_to_its_field(

@@ -52,8 +52,10 @@ def test_a_car_reads_with_its_version_as_etag(services: Services) -> None:
     assert set(car) == {
         "carId", "version", "make", "model", "owner", "addedAt", "updatedAt", "lastMileage", "lastServiced",
         "totalCharges", "oilChanges", "brakeInspections", "lastRemainingPad", "tiresReplaced", "ownerChanges",
-        "lastOilChange",
+        "lastOilChange", "freshness",
     }  # fmt: skip
+    assert car["freshness"] == "realtime"
+    assert response.headers["Cache-Control"] == "no-cache"
     assert car["lastOilChange"] == {"at": car["lastServiced"], "mileage": 1}
 
 

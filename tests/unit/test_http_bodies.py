@@ -6,13 +6,14 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import pydantic_core
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cartracker.domain.car import Car
 from cartracker.domain.money import format_cents
-from cartracker.http.responses import car_view, command_response
-from cartracker.http.schemas import CarView, CommandResponse
+from cartracker.http.responses import car_detail, car_view, command_response
+from cartracker.http.schemas import CarDetailView, CarView, CommandResponse
 from cartracker.service.commands import CommandResult
 
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
@@ -51,6 +52,21 @@ def test_the_car_view_is_a_car_view_of_that_car(car: Car) -> None:
         if name != "total_charges":
             assert getattr(view, name) == getattr(car, name), name
     assert view.total_charges == format_cents(car.total_charges_cents)
+
+
+@given(cars, st.sampled_from(["realtime", "historical"]))
+def test_a_car_read_is_a_car_detail_view_the_car_view_and_its_freshness(car: Car, freshness: str) -> None:
+    body = json.loads(pydantic_core.to_json(car_detail(car, freshness)))  # type: ignore[arg-type]
+
+    view = CarDetailView.model_validate(body)
+    assert set(body) == {field.alias for field in CarDetailView.model_fields.values()}, (
+        "every field, nothing more"
+    )
+    assert json.loads(view.model_dump_json(by_alias=True)) == body
+    assert {key: value for key, value in body.items() if key != "freshness"} == json.loads(
+        pydantic_core.to_json(car_view(car))
+    )
+    assert view.freshness == freshness
 
 
 @given(cars)

@@ -90,7 +90,9 @@ function forgetKey(refused) {
   if (storedKey() === refused) storeKey(null);
 }
 
-function send(path, { method = "GET", body, headers = {} }, key) {
+// `cache`: "no-cache" (the default) always revalidates, since a realtime view must not come from a
+// stale cache; a read that never changes (a car at a version) passes "default" to use the cache.
+function send(path, { method = "GET", body, headers = {}, cache = "no-cache" }, key) {
   const all = { Accept: "application/json, application/problem+json", ...headers };
   if (key) all["x-functions-key"] = key;
   if (body !== undefined) all["Content-Type"] = "application/json";
@@ -98,7 +100,7 @@ function send(path, { method = "GET", body, headers = {} }, key) {
     method,
     headers: all,
     body: body === undefined ? undefined : JSON.stringify(body),
-    cache: "no-cache", // always revalidate: a realtime view must not come from a stale cache
+    cache,
     credentials: "same-origin",
     redirect: "error",
   });

@@ -1,15 +1,17 @@
 // CarTracker's web page: the car list, the cars due for a service, one car's details and the
 // command forms. Plain JavaScript modules, no framework, no build step.
 //
-// Freshness: a car's details are realtime (its head); the list is deferred (the projection),
+// Freshness: a car's details are realtime (its head), or historical when a history row opened the
+// car as it was at that version (history.js); the list is deferred (the projection),
 // except for this tab's own writes, which the API folds in as "predicted" until the
 // projector catches up (see writes.js). While anything is predicted, or the list says it is
 // behind (its `lag`, asked for with `lag=true`), the list polls. Service due is deferred too (its
 // own projection), with no predictions: it is read when opened or refreshed.
 
 import { ApiError, api, newId } from "./api.js";
-import { $, badge, clearError, count, el, setStatus, tableRows, when, words } from "./dom.js";
+import { $, badge, clearError, count, el, setStatus, tableRows, when } from "./dom.js";
 import { checkFields, clearErrorOnInput, clearErrors, formBody, showOutcome, showProblem } from "./forms.js";
+import { carHash, carPath, carRoute, historyRows, markShown, showPast } from "./history.js";
 import { forgetAllWrites, forgetProjected, pendingWrites, rememberWrite } from "./writes.js";
 
 const PAGE_SIZE = 10;
@@ -91,7 +93,7 @@ function renderList(answer) {
     el(
       "tr",
       { "data-car-id": car.carId },
-      el("td", {}, el("a", { href: `#/cars/${encodeURIComponent(car.carId)}` }, car.make)),
+      el("td", {}, el("a", { href: carHash(car.carId) }, car.make)),
       el("td", {}, car.model),
       el("td", {}, car.owner),
       el("td", {}, when(car.lastServiced)),
@@ -188,7 +190,7 @@ function renderDue(answer) {
     el(
       "tr",
       { "data-car-id": car.carId },
-      el("td", {}, el("a", { href: `#/cars/${encodeURIComponent(car.carId)}` }, car.make)),
+      el("td", {}, el("a", { href: carHash(car.carId) }, car.make)),
       el("td", {}, car.model),
       el("td", {}, car.owner),
       el("td", {}, when(car.due[0]?.dueSince)), // the reasons come longest due first
@@ -230,7 +232,8 @@ function dueInWords(reason, car) {
 
 // ---------------------------------------------------------------- one car
 
-const carView = { id: null, load: 0, historyAfter: null };
+// `version`: null for the car now, else the version a history row opened it at.
+const carView = { id: null, version: null, load: 0, historyAfter: null };
 
 const FACTS = [
   ["Owner", (car) => car.owner],
@@ -248,6 +251,9 @@ const FACTS = [
 
 function renderCar(car) {
   $("#car-title").textContent = `${car.make} ${car.model}`;
+  // A command's answer carries the car without `freshness`: it is the car now.
+  $("#car-freshness").replaceWith(Object.assign(badge(car.freshness ?? "realtime"), { id: "car-freshness" }));
+  showPast(car);
   const facts = FACTS.map(([label, value]) => el("div", {}, el("dt", {}, label), el("dd", {}, value(car))));
   $("#car-facts").replaceChildren(...facts);
   // The number as the server's message writes it ("below the last recorded mileage 12500").
@@ -261,25 +267,15 @@ function renderCar(car) {
 async function loadCar() {
   const load = ++carView.load;
   try {
-    const car = await api(`cars/${encodeURIComponent(carView.id)}`);
+    // A version never changes (the API says `immutable`): the browser's cache may answer for it.
+    const cache = carView.version === null ? "no-cache" : "default";
+    const car = await api(carPath(carView.id, carView.version), { cache });
     if (load !== carView.load) return;
     clearError();
     renderCar(car);
   } catch (error) {
     if (load === carView.load) setStatus(`Could not load the car: ${error.message}`, "error");
   }
-}
-
-/** An event's data as one line of text; charges arrive as two-decimal strings and stay as they are. */
-function describe(data) {
-  return Object.entries(data ?? {})
-    .map(([key, value]) => `${words(key)}: ${String(value)}`)
-    .join(", ");
-}
-
-function eventName(type) {
-  const text = words(type);
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** The history from the start (more = false) or the next page after what is shown. */
@@ -290,16 +286,7 @@ async function loadHistory(more = false) {
   try {
     const answer = await api(`cars/${encodeURIComponent(carView.id)}/events?${params}`);
     if (load !== carView.load) return;
-    const rows = answer.items.map((event) =>
-      el(
-        "tr",
-        {},
-        el("td", { class: "num" }, String(event.version)),
-        el("td", {}, when(event.occurredAt)),
-        el("td", {}, eventName(event.type)),
-        el("td", {}, describe(event.data)),
-      ),
-    );
+    const rows = historyRows(carView.id, answer.items, carView.version);
     tableRows($("table.history"), rows);
     if (more) $("#history-rows").append(...rows);
     else $("#history-rows").replaceChildren(...rows);
@@ -330,31 +317,31 @@ function route() {
     loadDue();
     return;
   }
-  const match = /^#\/cars\/([^/]+)$/.exec(window.location.hash);
-  let carId = null;
-  try {
-    carId = match ? decodeURIComponent(match[1]) : null;
-  } catch {
-    carId = null; // a malformed link: fall back to the list
-  }
-  if (carId === null) {
+  const car = carRoute(window.location.hash); // null: not a car, or a malformed link
+  if (car === null) {
     show("list");
     document.title = "Cars · CarTracker";
     loadList();
     return;
   }
+  const sameCar = !$("#car-view").hidden && carView.id === car.carId; // moving through its own history
   show("car");
-  document.title = "Car · CarTracker";
-  carView.id = carId;
-  carView.historyAfter = null;
+  document.title = car.version === null ? "Car · CarTracker" : `Car at version ${car.version} · CarTracker`;
+  carView.id = car.carId;
+  carView.version = car.version;
   $("#car-title").textContent = "Loading…";
   $("#car-facts").replaceChildren();
-  $("#history-rows").replaceChildren();
   for (const form of document.querySelectorAll("#car-view form")) {
     form.reset();
     clearErrors(form);
   }
   loadCar();
+  if (sameCar) {
+    markShown(car.version); // the history shown stays, however many pages of it are open
+    return;
+  }
+  carView.historyAfter = null;
+  $("#history-rows").replaceChildren();
   loadHistory();
 }
 

@@ -22,7 +22,7 @@ export function el(tag, attributes = {}, ...children) {
 }
 
 export function badge(freshness) {
-  const known = ["realtime", "deferred", "predicted"].includes(freshness);
+  const known = ["realtime", "deferred", "predicted", "historical"].includes(freshness);
   return el("span", { class: known ? `badge ${freshness}` : "badge" }, String(freshness ?? "unknown"));
 }
 
