@@ -65,7 +65,7 @@ class ConcurrencyConflict(CarTrackerError):
 class ShardConflict(ConcurrencyConflict):
     """A view shard's batch lost a race: `on_subtotal` when the subtotal refused it, not a row."""
 
-    def __init__(self, message: str, *, on_subtotal: bool) -> None:
+    def __init__(self, message: str, *, on_subtotal: bool = False) -> None:
         super().__init__(message)
         self.on_subtotal = on_subtotal
 

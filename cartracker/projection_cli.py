@@ -16,7 +16,7 @@ from cartracker import db_path
 if TYPE_CHECKING:
     from cartracker.projection.status import ProjectionStatus
 
-_COLUMNS = ("projection", "lag", "pending", "last applied", "parked")
+_COLUMNS = ("projection", "lag", "pending", "last applied", "parked", "delay p50/p95/max")
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], *, default_db: str) -> None:
@@ -26,7 +26,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], *
         help="how far behind each projection is, and what it has parked",
         description="Print each registered projection's status over the embedded SQLite store --db: its "
         "lag in seconds, the changes still to deliver to it, when it last applied a batch, and how many "
-        "changes it has parked. Safe beside a running `serve`: it only reads.",
+        "changes it has parked, and its delay (occurredAt to applied) over its last events. Safe beside a "
+        "running `serve`: it only reads.",
     )
     projections.add_argument("--db", default=default_db, help="SQLite file (default: %(default)s)")
     projections.set_defaults(run=_run, interrupted="interrupted")
@@ -52,6 +53,9 @@ def table(statuses: Sequence[ProjectionStatus]) -> str:
             "unknown" if status.pending_changes is None else str(status.pending_changes),
             status.last_applied_at or "never",
             str(status.parked),
+            "none yet"
+            if status.delay is None
+            else f"{status.delay.p50_seconds:g}/{status.delay.p95_seconds:g}/{status.delay.max_seconds:g}s",
         )
         for status in statuses
     ]

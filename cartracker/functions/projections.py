@@ -25,6 +25,7 @@ from cartracker.http.views import (
     ParkedList,
     ParkedRetry,
     ParkedRetrySummary,
+    ProjectionDelay,
     ProjectionStatusList,
     ProjectionStatusView,
 )
@@ -45,6 +46,14 @@ def projection_status(req: func.HttpRequest) -> func.HttpResponse:
             pending_changes=status.pending_changes,
             last_applied_at=status.last_applied_at,  # its text; pydantic parses it
             parked=status.parked,
+            delay=None
+            if status.delay is None
+            else ProjectionDelay(
+                p50_seconds=status.delay.p50_seconds,
+                p95_seconds=status.delay.p95_seconds,
+                max_seconds=status.delay.max_seconds,
+                samples=status.delay.samples,
+            ),
         )
         for status in bootstrap.services().statuses.all()
     ]

@@ -99,6 +99,17 @@ class ParkedList(Body):
     items: list[ParkedChange] = Field(description="Most recently parked first.")
 
 
+class ProjectionDelay(Body):
+    """How late a projection applies events: over the last `samples` events it applied (at most 100)."""
+
+    p50_seconds: float = Field(
+        ge=0, description="Half the events were applied at most this long after they occurred."
+    )
+    p95_seconds: float = Field(ge=0)
+    max_seconds: float = Field(ge=0)
+    samples: int = Field(ge=1, description="How many recent events these figures are over.")
+
+
 class ProjectionStatusView(Body):
     name: str = Field(description="The projection, as in its routes.")
     lag_seconds: float | None = Field(
@@ -113,6 +124,11 @@ class ProjectionStatusView(Body):
     )
     last_applied_at: datetime | None = Field(description="When it last applied a batch of changes.")
     parked: int = Field(ge=0, description="Changes it has parked (GET manage/parked?projection=).")
+    delay: ProjectionDelay | None = Field(
+        description="From each event's `occurredAt` to the write of its row, over the events it applied "
+        "last; null until it has applied one. Millisecond resolution; clocks of different machines "
+        "may disagree by a little (a negative delay counts as 0)."
+    )
 
 
 class ProjectionStatusList(Body):

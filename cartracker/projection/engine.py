@@ -62,6 +62,17 @@ class ProjectionFailed(CarTrackerError):
     """Some shards could not be written; the batch must be delivered again (the Functions retry policy)."""
 
 
+@dataclass(frozen=True)
+class AppliedChange:
+    """An event a row took in: which request and command caused it, and how long it took to arrive."""
+
+    car_id: str
+    version: int
+    correlation_id: str | None
+    causation_id: str | None
+    delay_seconds: float  # from the event's occurredAt to the write of its row (0 if clocks disagree)
+
+
 @dataclass
 class ProjectionReport:
     rows_written: int = 0
@@ -72,8 +83,10 @@ class ProjectionReport:
     # or on the subtotal (adding to it never conflicts; a rebuild replacing it can).
     row_conflicts: int = 0
     subtotal_conflicts: int = 0
+    applied: list[AppliedChange] = field(default_factory=list)  # the events of the rows written
 
     def merge(self, other: ProjectionReport) -> None:
+        self.applied.extend(other.applied)
         self.rows_written += other.rows_written
         self.heads_read += other.heads_read
         self.parked.extend(p for p in other.parked if all(p["id"] != q["id"] for q in self.parked))
@@ -152,7 +165,7 @@ class Projector(Generic[R]):
             raise ProjectionFailed(f"{self.name} shards not written: " + "; ".join(failures))
         mark = batch_mark(changes)
         if mark is not None:  # change-feed documents (not events read back by a tool): status moves on
-            self.status.record(mark)
+            self.status.record(mark, [change.delay_seconds for change in report.applied])
         return report
 
     def reproject(self, car_ids: Sequence[str]) -> ProjectionReport:
@@ -227,6 +240,7 @@ class Projector(Generic[R]):
             backoff(attempt)
             state = self.views.read_shard(partition_key, [car.car_id for car in cars])
             writes: list[RowWrite] = []
+            moved: list[tuple[CarChanges, int, int]] = []  # each written car: from version, to version
             delta = spec.empty_totals()  # what these writes add to the shard's subtotal
             for car in cars:
                 if car.car_id in broken:
@@ -244,6 +258,7 @@ class Projector(Generic[R]):
                     continue  # stale or duplicate input: rows only move forward
                 doc = spec.to_document(target, partition_key)
                 writes.append(RowWrite(doc, None if stored is None else stored.etag))
+                moved.append((car, 0 if row is None else row.version, target.version))
                 if spec.subtotal is not None:
                     delta = spec.subtotal.moved(delta, doc, None if stored is None else stored.doc)
             if not writes:
@@ -257,8 +272,44 @@ class Projector(Generic[R]):
                     report.row_conflicts += 1
                 continue
             report.rows_written += len(writes)
+            self._applied(partition_key, moved, report)
             return
         raise ConcurrencyConflict(f"shard {partition_key} kept changing under {self.max_attempts} attempts")
+
+    def _applied(
+        self, partition_key: str, moved: Sequence[tuple[CarChanges, int, int]], report: ProjectionReport
+    ) -> None:
+        """Log each event the written rows took in, with the ids of the request and command behind it,
+        so that a log query joins a request to the rows it changed; and note how late it arrived.
+
+        The ids are in the message as well as in the record's attributes: the Functions host sends
+        only the message of a worker's log record to Application Insights.
+        """
+        applied_at = self.clock()
+        for car, after, up_to in moved:
+            for version in sorted(v for v in car.events if after < v <= up_to):
+                stored = car.events[version]
+                delay = max(0.0, (applied_at - stored.event.occurred_at).total_seconds())
+                change = AppliedChange(car.car_id, version, stored.correlation_id, stored.command_id, delay)
+                report.applied.append(change)
+                log.info(
+                    "%s applied %s v%d to %s after %.3f s (correlationId=%s causationId=%s)",
+                    self.name,
+                    car.car_id,
+                    version,
+                    partition_key,
+                    delay,
+                    change.correlation_id,
+                    change.causation_id,
+                    extra={
+                        "projection": self.name,
+                        "carId": car.car_id,
+                        "version": version,
+                        "correlationId": change.correlation_id,
+                        "causationId": change.causation_id,
+                        "delaySeconds": delay,
+                    },
+                )
 
     def _target(
         self, car: CarChanges, row: R | None, healed: dict[str, R], report: ProjectionReport

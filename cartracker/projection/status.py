@@ -9,6 +9,10 @@ and the new figures, so a redelivered old batch or a second instance cannot move
 it back. The recorder keeps the etag it wrote, so a projector alone costs one
 write per batch (one read more after another instance wrote it).
 
+It also keeps the projection's delay over a recent window: for each of the last
+`DELAY_WINDOW` events it applied, the milliseconds from the event's `occurredAt`
+to the write of its row. Status reports their p50, p95 and max.
+
 Status (`ProjectionStatuses`) compares that with the newest change in `events`
 (`ChangeFeedProgress`, one query) -- lag in seconds, and on the embedded store the
 exact number of changes still to deliver -- and counts each projection's parked
@@ -18,6 +22,7 @@ entries: 2 + one count per projection, never a read per car.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +37,9 @@ log = logging.getLogger(__name__)
 STATUS_PARTITION = "status"
 STATUS_DOC = "projectionStatus"
 _MAX_ATTEMPTS = 3
+# Events whose delay the status document keeps: enough for a p95, small enough (~600 bytes) to
+# write with every batch.
+DELAY_WINDOW = 100
 
 
 def status_id(projection: str) -> str:
@@ -67,7 +75,9 @@ class StatusRecorder:
         self._known: VersionedDocument | None = None
         self._loaded = False
 
-    def record(self, mark: FeedMark) -> None:
+    def record(self, mark: FeedMark, delays: Sequence[float] = ()) -> None:
+        """Move the status to `mark`, adding the delays (seconds) of the events this batch applied."""
+        new_delays = [round(seconds * 1000) for seconds in delays]
         for _ in range(_MAX_ATTEMPTS):
             if not self._loaded:
                 self._known = self.views.read_statuses([status_id(self.projection)]).get(
@@ -77,11 +87,13 @@ class StatusRecorder:
             stored = None if self._known is None else self._known.doc
             ts = _later(_number(stored, "appliedTs"), mark.ts)
             position = _later(_number(stored, "position"), mark.position)
-            if stored is not None and (ts, position) == (
-                _number(stored, "appliedTs"),
-                _number(stored, "position"),
+            if (
+                stored is not None
+                and not new_delays
+                and (ts, position) == (_number(stored, "appliedTs"), _number(stored, "position"))
             ):
                 return  # an old batch again: nothing moves
+            window = [*_delays(stored), *new_delays][-DELAY_WINDOW:]
             doc = {
                 "id": status_id(self.projection),
                 "partitionKey": STATUS_PARTITION,
@@ -90,6 +102,7 @@ class StatusRecorder:
                 "appliedTs": ts,
                 "position": None if position is None else int(position),
                 "appliedAt": time_text(self.clock()),
+                "delaysMs": window,
             }
             try:
                 etag = self.views.write_status(doc, None if self._known is None else self._known.etag)
@@ -99,6 +112,34 @@ class StatusRecorder:
             self._known = VersionedDocument(doc, etag)
             return
         log.warning("%s: status kept changing under %d attempts; left alone", self.projection, _MAX_ATTEMPTS)
+
+
+def _delays(doc: Document | None) -> list[int]:
+    value = None if doc is None else doc.get("delaysMs")
+    if not isinstance(value, list):
+        return []  # a status written before delays were kept, or damaged: start a new window
+    return [int(v) for v in value if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+
+
+@dataclass(frozen=True)
+class Delay:
+    """The time from an event's `occurredAt` to its row's write, over the last `samples` events."""
+
+    p50_seconds: float
+    p95_seconds: float
+    max_seconds: float
+    samples: int
+
+    @classmethod
+    def of(cls, delays_ms: Sequence[int]) -> Delay | None:
+        if not delays_ms:
+            return None
+        ordered = sorted(delays_ms)
+
+        def rank(q: float) -> float:  # nearest rank: a delay some event really had
+            return ordered[max(0, math.ceil(q * len(ordered)) - 1)] / 1000
+
+        return cls(rank(0.5), rank(0.95), ordered[-1] / 1000, len(ordered))
 
 
 def _number(doc: Document | None, name: str) -> float | None:
@@ -113,6 +154,7 @@ class ProjectionStatus:
     pending_changes: int | None  # None where the store cannot say cheaply
     last_applied_at: str | None
     parked: int
+    delay: Delay | None = None  # None: no event applied since delays were kept
 
 
 class ProjectionStatuses:
@@ -145,6 +187,7 @@ class ProjectionStatuses:
                     pending_changes=pending,
                     last_applied_at=None if applied is None else applied.get("appliedAt"),
                     parked=self.views.count_parked(name) if count_parked else 0,
+                    delay=Delay.of(_delays(applied)),
                 )
             )
         return found

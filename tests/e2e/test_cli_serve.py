@@ -59,7 +59,22 @@ def test_serve_answers_logs_each_request_and_stops_cleanly_on_ctrl_c(tmp_path: P
         assert re.fullmatch(rf"00-{trace_id}-[0-9a-f]{{16}}-01", added.headers["traceparent"])
         history = requests.get(f"{api}/cars/{added.json()['carId']}/events", timeout=10).json()
         assert [item["correlationId"] for item in history["items"]] == [trace_id]
-        wait_for(lines, re.compile(r'"POST /api/cars" 201 \d+B [\d.]+ms add_car'))
+        # The request is logged, and the projectors log the change they applied with the same ids:
+        # a log query joins the request to the rows it changed. In whichever order they come.
+        causation = history["items"][0]["causationId"]
+        wait_for_all(
+            lines,
+            [
+                re.compile(r'"POST /api/cars" 201 \d+B [\d.]+ms add_car'),
+                *(
+                    re.compile(
+                        rf"{projection} applied {added.json()['carId']} v1 to {family}:\d+ after [\d.]+ s "
+                        rf"\(correlationId={trace_id} causationId={causation}\)"
+                    )
+                    for projection, family in (("car-list", "carList"), ("service-due", "serviceDue"))
+                ),
+            ],
+        )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     finally:
@@ -85,6 +100,20 @@ def wait_for(lines: queue.Queue[str], pattern: re.Pattern[str], timeout: float =
         if found := pattern.search(line):
             return found
     raise AssertionError(f"no line matched {pattern.pattern!r}; got:\n{''.join(seen)}")
+
+
+def wait_for_all(lines: queue.Queue[str], patterns: list[re.Pattern[str]], timeout: float = 20.0) -> None:
+    """Wait until each pattern has matched a line, in any order."""
+    deadline = time.monotonic() + timeout
+    missing, seen = list(patterns), []
+    while missing and time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        missing = [pattern for pattern in missing if not pattern.search(line)]
+    assert not missing, f"no line matched {[p.pattern for p in missing]!r}; got:\n{''.join(seen)}"
 
 
 def iter_queue(lines: queue.Queue[str]) -> list[str]:

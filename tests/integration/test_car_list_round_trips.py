@@ -54,7 +54,9 @@ def docs_of(services: Services, car_ids: list[str], *, after_version: int = 0) -
     return [d for car_id in car_ids for d in services.events.read_events(car_id, after_version=after_version)]
 
 
-def test_a_batch_of_100_documents_costs_at_most_two_round_trips_per_shard_touched_once_shards_exist(cosmos: CosmosEnv) -> None:
+def test_a_batch_of_100_documents_costs_at_most_two_round_trips_per_shard_touched_once_shards_exist(
+    cosmos: CosmosEnv,
+) -> None:
     services = warm(cosmos)
     assert services.settings.list_shards == 16
     cars = [services.commands.add_car(VOLVO).car_id for _ in range(100)]

@@ -107,3 +107,29 @@ def test_a_command_sent_outside_a_request_is_not_logged(
     with caplog.at_level(logging.INFO, logger="cartracker.commands"):
         services.commands.add_car(VOLVO)  # the demo, a script: no request to join its events to
     assert [r for r in caplog.records if r.name == "cartracker.commands"] == []
+
+
+def test_the_projectors_log_each_change_they_apply_with_its_ids(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    correlation_id = trace_id()
+    car_id = services.commands.add_car(VOLVO, correlation_id=correlation_id).car_id
+    services.commands.execute(
+        car_id, ChangeOil(mileage=10, charge="1"), idempotency_key="oil-9", correlation_id=correlation_id
+    )
+    head = services.events.read_head(car_id)
+    assert head is not None
+    changes = [*services.events.read_events(car_id), head.doc]  # as the change feed delivers them
+    with caplog.at_level(logging.INFO, logger="cartracker.projection.engine"):
+        for projector in services.projectors.values():
+            projector.apply(changes)
+            projector.apply(changes)  # a redelivery applies nothing, and logs nothing
+    applied = [r.__dict__ for r in caplog.records if r.name == "cartracker.projection.engine"]
+    seen = sorted((r["projection"], r["version"], r["correlationId"], r["causationId"]) for r in applied)
+    added_by = changes[0]["causationId"]
+    assert seen == sorted(
+        (name, version, correlation_id, causation)
+        for name in services.projectors
+        for version, causation in ((1, added_by), (2, "oil-9"))
+    )
+    assert all(f"(correlationId={correlation_id} causationId=" in r["msg"] % r["args"] for r in applied)

@@ -21,7 +21,7 @@ from cartracker.localhost.changefeed import ChangeFeedPump, change_feed_pumps
 from cartracker.localhost.index import app_index
 from cartracker.ports import FeedMark
 from cartracker.projection.registry import PROJECTIONS, names
-from cartracker.projection.status import StatusRecorder, status_id
+from cartracker.projection.status import DELAY_WINDOW, Delay, StatusRecorder, status_id
 from cartracker.settings import EVENTS_CONTAINER
 from tests.conftest import CosmosEnv
 from tests.support.functions import body_of, call, installed, sqlite_services
@@ -152,3 +152,65 @@ def test_on_cosmos_status_costs_two_queries_and_a_count_per_projection_whatever_
         assert [s.name for s in found] == list(names())
         assert all(s.pending_changes is None and s.lag_seconds == 0 for s in found)
         assert all(s.last_applied_at is not None and s.parked == 0 for s in found)
+
+
+# --- delay: from an event's occurredAt to the write of its row ---------------------------------------
+
+
+def test_the_delay_window_keeps_the_last_events_and_reports_nearest_rank_percentiles(
+    sqlite: Services,
+) -> None:
+    recorder = StatusRecorder("car-list", sqlite.views, lambda: datetime.now(UTC))
+    recorder.record(FeedMark(ts=1.0, position=1), [5.0] * 60)  # an old backlog: 5 s each
+    recorder.record(FeedMark(ts=2.0, position=2), [0.001 * n for n in range(1, 61)])  # 1..60 ms
+    [status, _] = sqlite.statuses.all()
+    # The window holds the last 100 events: 40 of the backlog's 5 s and the 60 fresh ones.
+    assert status.delay is not None
+    assert (status.delay.samples, status.delay.max_seconds) == (DELAY_WINDOW, 5.0)
+    assert status.delay.p50_seconds == 0.050  # the 50th of 100 sorted: 1..60 ms come first
+    assert status.delay.p95_seconds == 5.0
+    recorder.record(FeedMark(ts=3.0, position=3), [0.002] * 100)
+    [status, _] = sqlite.statuses.all()
+    assert status.delay == Delay(0.002, 0.002, 0.002, 100), "the backlog left the window"
+
+
+def test_a_status_written_before_delays_were_kept_starts_a_window(sqlite: Services) -> None:
+    sqlite.views.write_status(
+        {
+            "id": status_id("car-list"),
+            "partitionKey": "status",
+            "docType": "projectionStatus",
+            "appliedTs": 1.0,
+        },
+        None,
+    )
+    assert sqlite.statuses.all()[0].delay is None
+    StatusRecorder("car-list", sqlite.views, lambda: datetime.now(UTC)).record(
+        FeedMark(ts=2.0, position=2), [0.25]
+    )
+    assert sqlite.statuses.all()[0].delay == Delay(0.25, 0.25, 0.25, 1)
+
+
+def test_two_instances_add_their_delays_to_one_window(sqlite: Services) -> None:
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    one, other = StatusRecorder("car-list", sqlite.views, now), StatusRecorder("car-list", sqlite.views, now)
+    one.record(FeedMark(ts=1.0, position=1), [0.1])
+    other.record(FeedMark(ts=2.0, position=2), [0.2])
+    one.record(FeedMark(ts=3.0, position=3), [0.3])  # its etag is stale: it reads, merges, writes
+    delay = sqlite.statuses.all()[0].delay
+    assert delay is not None
+    assert (delay.samples, delay.max_seconds) == (3, 0.3)
+
+
+def test_status_reports_each_projections_delay_once_the_pump_applied_events(
+    sqlite: Services, pumps: dict[str, ChangeFeedPump]
+) -> None:
+    car_id = sqlite.commands.add_car(VOLVO).car_id
+    sqlite.commands.execute(car_id, ChangeOil(mileage=10, charge="1"))
+    for pump in pumps.values():
+        pump.wait_until_caught_up()
+    for item in statuses().values():
+        assert item["delay"]["samples"] == 2, item
+        assert 0 <= item["delay"]["p50Seconds"] <= item["delay"]["p95Seconds"] <= item["delay"]["maxSeconds"]

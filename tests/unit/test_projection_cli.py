@@ -33,9 +33,22 @@ def test_the_table_lists_every_projection_with_its_lag_pending_changes_and_parke
     assert run(["projections", "--db", str(db)]) == 0
 
     header, *lines = capsys.readouterr().out.splitlines()
-    assert header.split() == ["projection", "lag", "pending", "last", "applied", "parked"]
+    assert header.split() == [
+        "projection",
+        "lag",
+        "pending",
+        "last",
+        "applied",
+        "parked",
+        "delay",
+        "p50/p95/max",
+    ]
     rows = {line.split()[0]: line.split() for line in lines}
     assert list(rows) == list(names())
     assert rows["car-list"][1:3] == ["0s", "0"]
-    assert rows["car-list"][-1] == "0"
-    assert rows["service-due"][1:] == ["unknown", "2", "never", "0"], "an event and a head to deliver"
+    assert rows["car-list"][-2] == "0"
+    p50, p95, most = (float(figure) for figure in rows["car-list"][-1].removesuffix("s").split("/"))
+    assert 0 <= p50 <= p95 <= most, "one event applied: its delay"
+    assert rows["service-due"][1:] == ["unknown", "2", "never", "0", "none", "yet"], (
+        "an event and a head to deliver"
+    )
