@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cosmos_cpu, costs, cpu, list_scale, projector, round_trips, throughput
+from bench import cosmos_cpu, costs, cpu, list_scale, projector, round_trips, scale_out, throughput
 from bench.context import FULL, QUICK, Context
 from bench.report import Section, describe, machine, render_table
 from tests.support.cosmos import start_cosmos_server
@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, Callable[[Context], Section]]] = [
     ("throughput", throughput.run),
     ("list scale", list_scale.run),
     ("projector", projector.run),
+    ("scale-out", scale_out.run),
     ("cpu", cpu.run),
     ("cosmos cpu", cosmos_cpu.run),
     ("costs", costs.run),
