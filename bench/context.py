@@ -25,6 +25,8 @@ class Scale:
     cpu_commands: int
     cosmos_cpu_commands: int  # warm commands per variant and round, client CPU on the Cosmos test server
     cosmos_cpu_rounds: int
+    original_cars: tuple[int, ...]  # fleet sizes the original's pattern is compared at
+    original_rounds: int  # interleaved rounds per fleet size (the median is reported)
     max_seconds: float  # cap for any one timed loop
 
 
@@ -40,6 +42,8 @@ FULL = Scale(
     cpu_commands=10_000,
     cosmos_cpu_commands=1_000,
     cosmos_cpu_rounds=5,
+    original_cars=(200, 1_000),
+    original_rounds=15,
     max_seconds=30.0,
 )
 QUICK = Scale(
@@ -54,6 +58,8 @@ QUICK = Scale(
     cpu_commands=1_000,
     cosmos_cpu_commands=200,
     cosmos_cpu_rounds=3,
+    original_cars=(50,),
+    original_rounds=3,
     max_seconds=10.0,
 )
 

@@ -8,11 +8,12 @@
 Sections: round trips per operation (counted), command throughput and latency
 in-process and over HTTP, list-page latency as the list grows, projector
 throughput, Python CPU per command, client CPU per Cosmos command as a ratio
-to a raw HTTPS round trip, and document sizes with the RU estimates
-they imply on Azure. Everything runs on this machine over loopback: the SQLite
-store in a temporary directory, and `@vercel/cosmosdb-server` (from npm, as the
-tests use it) as the Cosmos-protocol server. Figures depend on the machine, so
-results.json records which machine made them.
+to a raw HTTPS round trip, document sizes with the RU estimates they imply on
+Azure, and the C# original's data-access pattern beside CarTracker's.
+Everything runs on this machine over loopback: the SQLite store in a temporary
+directory, and `@vercel/cosmosdb-server` (from npm, as the tests use it) as the
+Cosmos-protocol server. Figures depend on the machine, so results.json records
+which machine made them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cosmos_cpu, costs, cpu, list_scale, projector, round_trips, scale_out, throughput
+from bench import (
+    cosmos_cpu,
+    costs,
+    cpu,
+    list_scale,
+    original_pattern,
+    projector,
+    round_trips,
+    scale_out,
+    throughput,
+)
 from bench.context import FULL, QUICK, Context
 from bench.report import Section, describe, machine, render_table
 from tests.support.cosmos import start_cosmos_server
@@ -40,6 +51,7 @@ SECTIONS: list[tuple[str, Callable[[Context], Section]]] = [
     ("cpu", cpu.run),
     ("cosmos cpu", cosmos_cpu.run),
     ("costs", costs.run),
+    ("original pattern", original_pattern.run),
 ]
 BENCH_DIR = Path(__file__).resolve().parent
 
