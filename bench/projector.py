@@ -7,12 +7,20 @@ reading the feed is the Functions host's work on Azure. On SQLite the batches
 come from the store's own change feed; the Cosmos test server has none, so
 there the same documents are read back per car and put in feed order (each
 event at its write, each head after its car's last event).
+
+The projection delay -- from an event's `occurredAt` to the write of its row, as
+`GET manage/projections` reports it -- is measured end to end on SQLite: commands
+written at a steady pace while the local host's change-feed pumps (as `serve`
+runs them) project them, then each projection's p50, p95 and max over its last
+events. It is mostly the pump's poll interval; docs/freshness.md says what the
+Functions host's own interval makes of it on Azure.
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bench.context import Context
 from bench.report import Figure, Section, Store
@@ -20,10 +28,14 @@ from bench.stores import cosmos_database, sqlite_services
 from cartracker.bootstrap import Services
 from cartracker.documents import EVENT_DOC
 from cartracker.domain.commands import AddCar, ChangeOil, ChangeOwner, Command, InspectBrakes, ReplaceTires
+from cartracker.localhost.changefeed import change_feed_pumps
+from cartracker.localhost.index import app_index
 from cartracker.ports import Document
 from cartracker.settings import EVENTS_CONTAINER
+from tests.support.functions import installed
 
 BATCH = 100  # max_items_per_invocation of the change-feed function
+PACE = 200  # commands per second while the delay is measured
 COMMANDS: list[Command] = [
     ChangeOil.model_validate({"mileage": 1_000, "charge": "49.99"}),
     InspectBrakes(mileage=2_000, remainingPad=70),
@@ -51,7 +63,62 @@ def run(ctx: Context) -> Section:
             detail=rates,
         )
     )
+    delays = _pump_delays(ctx)
+    for name, delay in delays.items():
+        for quantile in ("p50", "p95", "max"):
+            section.add(
+                Figure(
+                    f"projector.delay.{name}.{quantile}",
+                    f"{name}: delay from occurredAt to its row, {quantile} (local pump)",
+                    "s",
+                    {"sqlite": delay[f"{quantile}Seconds"]},
+                    digits=3,
+                    note=f"{delay['commands']} commands at {PACE}/s, the local host's pumps polling every "
+                    f"{delay['pollSeconds']} s; over the last {delay['samples']} events applied",
+                )
+            )
     return section
+
+
+def _pump_delays(ctx: Context) -> dict[str, dict[str, Any]]:
+    """Each projection's delay after commands written at `PACE` while the local pumps project them."""
+    services = sqlite_services(ctx.directory, "delay")
+    commands = 100 if ctx.quick else 600
+    with installed(services):
+        pumps = change_feed_pumps(app_index().change_feed, services.backend)
+        for pump in pumps:
+            pump.start()
+        try:
+            car_ids: list[str] = []
+            started = time.perf_counter()
+            for n in range(commands):
+                if n % 5 == 0:
+                    car_ids.append(
+                        services.commands.add_car(AddCar(make="Saab", model="900", owner="Ann")).car_id
+                    )
+                else:
+                    services.commands.execute(car_ids[-1], COMMANDS[n % 5 - 1])
+                # Paced, as traffic arrives: a backlog written at once would measure the backlog.
+                time.sleep(max(0.0, started + (n + 1) / PACE - time.perf_counter()))
+            for pump in pumps:
+                pump.wait_until_caught_up(timeout=60)
+        finally:
+            for pump in pumps:
+                pump.stop()
+    poll = max(pump.function.poll_seconds for pump in pumps)
+    found: dict[str, dict[str, Any]] = {}
+    for status in services.statuses.all():
+        if status.delay is None:
+            raise RuntimeError(f"{status.name} applied nothing while it was measured")
+        found[status.name] = {
+            "p50Seconds": status.delay.p50_seconds,
+            "p95Seconds": status.delay.p95_seconds,
+            "maxSeconds": status.delay.max_seconds,
+            "samples": status.delay.samples,
+            "commands": commands,
+            "pollSeconds": poll,
+        }
+    return found
 
 
 def _seed(services: Services, cars: int, *, threads: int) -> list[str]:
