@@ -23,6 +23,8 @@ from cartracker.service.commands import CommandService
 
 VOLVO = AddCar(make="Volvo", model="V70", owner="Alice")
 PROJECTOR_BATCH = 100
+# What a shard costs: a query and a batch on Cosmos DB, `read_shard` and `write_shard` on SQLite.
+SHARD_CALLS = frozenset({"query", "batch", "read_shard", "write_shard"})
 
 # (key, label, target) in table order.
 OPERATIONS: list[tuple[str, str, Target]] = [
@@ -55,6 +57,10 @@ class RoundTrips:
     projector_trips: list[str] = field(default_factory=list)
     projector_shards: int = 0
 
+    def shard_trips(self) -> list[str]:
+        """The projector's reads and writes of shards: on SQLite port calls, on Cosmos requests."""
+        return [kind for kind in self.projector_trips if kind in SHARD_CALLS]
+
 
 def run(ctx: Context) -> Section:
     section = Section("Round trips per operation")
@@ -86,11 +92,13 @@ def run(ctx: Context) -> Section:
             key="roundTrips.projectorPerShard",
             label=f"projector, batch of {PROJECTOR_BATCH} new cars, per shard touched",
             unit="round trips",
-            values={store: len(m.projector_trips) / m.projector_shards for store, m in measured.items()},
+            values={store: len(m.shard_trips()) / m.projector_shards for store, m in measured.items()},
             target=Target("<=", 2, "≤ 2"),
             digits=2,
+            note="queries and batches of the shards; the status write (+1 when the batch's newest "
+            "change is in a later second) is in the detail",
             detail={
-                store: {"roundTrips": len(m.projector_trips), "shardsTouched": m.projector_shards}
+                store: {"roundTrips": m.projector_trips, "shardsTouched": m.projector_shards}
                 for store, m in measured.items()
             },
         )
@@ -138,10 +146,13 @@ def measure(services: Services, meter: Meter) -> RoundTrips:
     lagging = services.commands.execute(car_id, oil_change(3))  # the projector has not seen it
     counted("listPageLagging", lambda: services.car_list.page(after=[lagging.consistency_token]))
 
-    cars = [services.commands.add_car(VOLVO).car_id for _ in range(PROJECTOR_BATCH)]
-    batch = [doc for car in cars for doc in services.events.read_events(car)]
-    out.projector_shards = len({row_partition(car, services.settings.list_shards) for car in cars})
-    meter.reset()
-    services.projector.apply(batch)
-    out.projector_trips = meter.kinds()
+    # A first batch gives every shard its subtotal (a create, once in a shard's life); the second
+    # is counted, as every later batch costs.
+    for _ in range(2):
+        cars = [services.commands.add_car(VOLVO).car_id for _ in range(PROJECTOR_BATCH)]
+        batch = [doc for car in cars for doc in services.events.read_events(car)]
+        out.projector_shards = len({row_partition(car, services.settings.list_shards) for car in cars})
+        meter.reset()
+        services.projector.apply(batch)
+        out.projector_trips = meter.kinds()
     return out

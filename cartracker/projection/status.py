@@ -74,10 +74,15 @@ class StatusRecorder:
         self.clock = clock
         self._known: VersionedDocument | None = None
         self._loaded = False
+        self._pending: list[int] = []  # delays (ms) not written yet
 
     def record(self, mark: FeedMark, delays: Sequence[float] = ()) -> None:
-        """Move the status to `mark`, adding the delays (seconds) of the events this batch applied."""
-        new_delays = [round(seconds * 1000) for seconds in delays]
+        """Move the status to `mark`, adding the delays (seconds) of the events this batch applied.
+
+        Delays wait in memory until the status is written anyway, when the batch moved it on, so
+        that they cost no write of their own (on Cosmos DB `_ts` moves once a second at most).
+        """
+        self._pending = [*self._pending, *(round(seconds * 1000) for seconds in delays)][-DELAY_WINDOW:]
         for _ in range(_MAX_ATTEMPTS):
             if not self._loaded:
                 self._known = self.views.read_statuses([status_id(self.projection)]).get(
@@ -87,13 +92,12 @@ class StatusRecorder:
             stored = None if self._known is None else self._known.doc
             ts = _later(_number(stored, "appliedTs"), mark.ts)
             position = _later(_number(stored, "position"), mark.position)
-            if (
-                stored is not None
-                and not new_delays
-                and (ts, position) == (_number(stored, "appliedTs"), _number(stored, "position"))
+            if stored is not None and (ts, position) == (
+                _number(stored, "appliedTs"),
+                _number(stored, "position"),
             ):
-                return  # an old batch again: nothing moves
-            window = [*_delays(stored), *new_delays][-DELAY_WINDOW:]
+                return  # an old batch again, or one within the same second: nothing moves
+            window = [*_delays(stored), *self._pending][-DELAY_WINDOW:]
             doc = {
                 "id": status_id(self.projection),
                 "partitionKey": STATUS_PARTITION,
@@ -110,6 +114,7 @@ class StatusRecorder:
                 self._loaded = False  # another instance moved it: read it again
                 continue
             self._known = VersionedDocument(doc, etag)
+            self._pending = []
             return
         log.warning("%s: status kept changing under %d attempts; left alone", self.projection, _MAX_ATTEMPTS)
 

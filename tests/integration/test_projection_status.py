@@ -214,3 +214,23 @@ def test_status_reports_each_projections_delay_once_the_pump_applied_events(
     for item in statuses().values():
         assert item["delay"]["samples"] == 2, item
         assert 0 <= item["delay"]["p50Seconds"] <= item["delay"]["p95Seconds"] <= item["delay"]["maxSeconds"]
+
+
+def test_delays_of_a_batch_that_does_not_move_the_status_wait_for_its_next_write(sqlite: Services) -> None:
+    writes: list[str] = []
+
+    class CountedViews:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sqlite.views, name)
+
+        def write_status(self, doc: dict[str, Any], etag: str | None) -> str:
+            writes.append(doc["id"])
+            return sqlite.views.write_status(doc, etag)
+
+    recorder = StatusRecorder("car-list", CountedViews(), lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    recorder.record(FeedMark(ts=5.0, position=None), [0.1])
+    recorder.record(FeedMark(ts=5.0, position=None), [0.2])  # Cosmos DB: the same second, no write
+    assert len(writes) == 1
+    recorder.record(FeedMark(ts=6.0, position=None), [0.3])
+    assert len(writes) == 2
+    assert sqlite.statuses.all()[0].delay == Delay(0.2, 0.3, 0.3, 3)
