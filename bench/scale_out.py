@@ -205,7 +205,7 @@ def _expected(services: Services, car_ids: Sequence[str], *, threads: int) -> Vi
     for car_id, head in zip(car_ids, heads, strict=True):
         assert head is not None
         partition_key = row_partition(car_id, shards)
-        views.setdefault(partition_key, {})[car_id] = row_document(row_from_car_doc(head.doc), partition_key)
+        views.setdefault(partition_key, {})[car_id] = row_document(_row_of_head(head.doc), partition_key)
     for partition_key, docs in views.items():
         rows = list(docs.values())
         docs["subtotal"] = subtotal_document(
@@ -214,7 +214,8 @@ def _expected(services: Services, car_ids: Sequence[str], *, threads: int) -> Vi
     return views
 
 
-def row_from_car_doc(head: Document) -> CarListRow:
+def _row_of_head(head: Document) -> CarListRow:
+    """The car-list row of a car's head document, as the projector makes it from a head."""
     loaded = head_from_document(head, None)
     assert loaded is not None
     return row_from_car(loaded.car)
