@@ -1,7 +1,7 @@
 """Client CPU per Cosmos command, as a ratio to a raw HTTPS round trip to the same server.
 
 What a Functions instance spends per command besides waiting: parsing, the
-domain, the SDK's pipeline, `requests`, urllib3 and TLS. Measured in this
+domain, the SDK's pipeline, the HTTP transport and TLS. Measured in this
 process (`time.process_time`, the test server runs in another one) for warm
 commands through the function layer, one thread, on the Cosmos test server.
 
@@ -9,12 +9,16 @@ The floor is one HTTPS request on a kept-alive `http.client` connection to the
 same server (TLS and HTTP framing, nothing else): a command costs at least one
 of those, and the ratio does not depend on how fast the machine is.
 
-Variants, interleaved round by round (the median of each is reported):
+Variants, interleaved round by round (the median of each is reported), all but
+`proxyEnv` with the app's request-charge hook:
 
-* `proxyEnv`: the transport as azure-core builds it by default, asking the
-  environment for proxies on every request (what the app did before);
-* `app`: the app's client (no environment lookups, the request-charge hook);
-* each again with `EXTRA_VARIABLES` more environment variables, about what a
+* `proxyEnv`: the transport as azure-core builds it by default, `RequestsTransport`
+  asking the environment for proxies on every request (the app before issue 15);
+* `requests`: `RequestsTransport(use_env_settings=False)` (the app's client before its own
+  transport, and still its client with `CARTRACKER_COSMOS_USE_PROXY_ENV=1`);
+* `app`: the app's client, `HttpClientTransport` (`cartracker/adapters/http_transport.py`);
+* `httpConnection`, `urllib3`: the two transports it was chosen over (`bench/transports.py`);
+* `proxyEnv` and `app` again with `EXTRA_VARIABLES` more environment variables, about what a
   Functions worker's environment adds: the lookups grow with the environment.
 
 The test server's adaptations (`CountingTransport` re-serializes every batch)
@@ -28,14 +32,20 @@ import os
 import ssl
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
+
+from azure.core.pipeline.transport import HttpTransport
 
 from bench.context import Context
 from bench.report import Figure, Section, Target
 from bench.stores import CosmosDatabase, app_client_options, cosmos_database
 from bench.throughput import function_calls
+from bench.transports import HttpConnectionTransport, Urllib3Transport
+from cartracker.adapters.cosmos_client import create_transport
+from cartracker.settings import SETTING_COSMOS_USE_PROXY_ENV, Settings
 from tests.support.cosmos import CountingTransport
 from tests.support.functions import installed
 
@@ -43,19 +53,61 @@ EXTRA_VARIABLES = 120
 WARM_UP = 100
 
 
+BEFORE_RATIO = 13.0  # cosmosCpu.proxyEnv.ratio before issue 15 (bench/results.json, 2026-12-01)
+
+
+def _requests(*, use_env_settings: bool) -> HttpTransport[Any, Any]:
+    """azure-core's `RequestsTransport`, built as `create_transport` builds it for a proxied deployment."""
+    from azure.core.pipeline.transport import RequestsTransport  # noqa: PLC0415 - as the app imports it
+
+    return RequestsTransport(use_env_settings=use_env_settings)  # type: ignore[no-any-return]
+
+
+def _app_transport() -> HttpTransport[Any, Any]:
+    return create_transport(Settings.from_env({SETTING_COSMOS_USE_PROXY_ENV: "0"}))
+
+
 @dataclass(frozen=True)
 class Variant:
     key: str
     label: str
-    proxy_env: bool
-    extra_variables: int
+    transport: Callable[[], HttpTransport[Any, Any]]
+    app_options: bool  # the app's client options (the request-charge hook); False: the SDK's defaults
+    extra_variables: int = 0
 
 
 VARIANTS = (
-    Variant("proxyEnv", "environment lookups on (before)", True, 0),
-    Variant("app", "the app's client (after)", False, 0),
-    Variant("proxyEnvBigEnv", f"lookups on, {EXTRA_VARIABLES} more variables", True, EXTRA_VARIABLES),
-    Variant("appBigEnv", f"the app's client, {EXTRA_VARIABLES} more variables", False, EXTRA_VARIABLES),
+    Variant(
+        "proxyEnv",
+        "RequestsTransport, environment lookups on (before)",
+        lambda: _requests(use_env_settings=True),
+        False,
+    ),
+    Variant(
+        "requests",
+        "RequestsTransport, lookups off (the app before its transport)",
+        lambda: _requests(use_env_settings=False),
+        True,
+    ),
+    Variant("app", "the app's client, HttpClientTransport (after)", _app_transport, True),
+    Variant(
+        "httpConnection", "http.client HTTPSConnection transport (not chosen)", HttpConnectionTransport, True
+    ),
+    Variant("urllib3", "urllib3 PoolManager transport (not chosen)", Urllib3Transport, True),
+    Variant(
+        "proxyEnvBigEnv",
+        f"lookups on, {EXTRA_VARIABLES} more variables",
+        lambda: _requests(use_env_settings=True),
+        False,
+        EXTRA_VARIABLES,
+    ),
+    Variant(
+        "appBigEnv",
+        f"the app's client, {EXTRA_VARIABLES} more variables",
+        _app_transport,
+        True,
+        EXTRA_VARIABLES,
+    ),
 )
 
 
@@ -64,7 +116,7 @@ def run(ctx: Context) -> Section:
     floor: list[float] = []
     per_variant: dict[str, list[float]] = {v.key: [] for v in VARIANTS}
     with ExitStack() as stack:
-        databases = {v.key: stack.enter_context(_database(ctx, v.proxy_env)) for v in VARIANTS}
+        databases = {v.key: stack.enter_context(_database(ctx, v)) for v in VARIANTS}
         for _ in range(rounds):
             floor.append(raw_round_trip_cpu(ctx.cosmos_server.port, 2 * count))
             for variant in VARIANTS:
@@ -93,6 +145,9 @@ def run(ctx: Context) -> Section:
                 f"CPU per command ÷ raw round trip: {variant.label}",
                 "ratio",
                 {"cosmos": cpu / raw},
+                target=Target("<=", BEFORE_RATIO / 2, f"≤ {BEFORE_RATIO / 2:g}")
+                if variant.key == "app"
+                else None,
                 digits=2,
                 detail={
                     "msPerCommand": round(cpu * 1000, 4),
@@ -105,20 +160,25 @@ def run(ctx: Context) -> Section:
     section.add(
         Figure(
             "cosmosCpu.afterOverBefore",
-            "CPU per command, the app's client ÷ lookups on",
+            "CPU per command, the app's client ÷ environment lookups on",
             "ratio",
             {"cosmos": after / before},
             target=Target("<=", 0.5, "≤ 0.5"),
             digits=2,
-            detail={"bigEnvironment": round(medians["appBigEnv"] / medians["proxyEnvBigEnv"], 3)},
+            detail={
+                "bigEnvironment": round(medians["appBigEnv"] / medians["proxyEnvBigEnv"], 3),
+                "overRequests": round(after / medians["requests"], 3),
+            },
         )
     )
     return section
 
 
-def _database(ctx: Context, proxy_env: bool) -> AbstractContextManager[CosmosDatabase]:
-    transport = CountingTransport(use_env_settings=proxy_env)
-    return cosmos_database(ctx.cosmos_server, transport, **({} if proxy_env else app_client_options()))
+def _database(ctx: Context, variant: Variant) -> AbstractContextManager[CosmosDatabase]:
+    transport = CountingTransport(variant.transport())
+    return cosmos_database(
+        ctx.cosmos_server, transport, **(app_client_options() if variant.app_options else {})
+    )
 
 
 def command_cpu(database: CosmosDatabase, count: int) -> float:

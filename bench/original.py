@@ -55,7 +55,7 @@ _CAR_EVENTS = "SELECT * FROM c WHERE c.carId = @carId ORDER BY c.timestamp"
 def original_database(server: CosmosServer) -> Iterator[str]:
     """A database of the original's own on the test server, with its two containers; deleted after."""
     name = f"original-{uuid.uuid4().hex[:10]}"
-    admin = make_client(server.endpoint, CountingTransport(use_env_settings=False))
+    admin = make_client(server.endpoint, CountingTransport())
     try:
         database = admin.create_database(name)
         database.create_container(EVENTS, partition_key=PartitionKey(path="/carId"))
@@ -73,7 +73,7 @@ class ClientLog:
         self._transports: list[CountingTransport] = []
 
     def transport(self) -> CountingTransport:
-        transport = CountingTransport(use_env_settings=False)  # as CarTracker's client is built
+        transport = CountingTransport()  # as CarTracker's client is built
         self._transports.append(transport)
         return transport
 

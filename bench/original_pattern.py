@@ -317,7 +317,7 @@ def _ms(value: float) -> str:
 
 def seed_original(server: CosmosServer, database: str, fleet: Fleet, size: int) -> None:
     """Grow the original's fleet to `size` cars with one client (setup, not its pattern)."""
-    client = make_client(server.endpoint, CountingTransport(use_env_settings=False))
+    client = make_client(server.endpoint, CountingTransport())
     try:
         db = client.get_database_client(database)
         events, views = db.get_container_client(EVENTS), db.get_container_client(VIEWS)

@@ -236,7 +236,7 @@ def _cosmos_fleet(endpoint: str, admin: Any, cars: int) -> Fleet:
 def _cosmos_services(
     endpoint: str, database: str, *, views_container: str
 ) -> tuple[Services, CountingTransport]:
-    transport = CountingTransport(use_env_settings=False)
+    transport = CountingTransport()
     client = make_client(endpoint, transport, **app_client_options())
     settings = Settings.from_env(
         {

@@ -3,8 +3,8 @@
 * SQLite: the app's services over a fresh file in a temporary directory.
 * Cosmos protocol: the app's services over a fresh database on
   `@vercel/cosmosdb-server` (started once per run by `tests.support.cosmos`),
-  driven by the real `azure-cosmos` SDK through the tests' `CountingTransport`,
-  which records every HTTP request the SDK sends.
+  driven by the real `azure-cosmos` SDK through the tests' `CountingTransport`
+  (around the app's own transport), which records every HTTP request the SDK sends.
 
 SQLite has no transport to count at. There, a *round trip* is one call of a
 store port (`EventStore` / `ViewStore`): each is one SQLite transaction or one
@@ -64,15 +64,16 @@ def cosmos_database(
     """The app's services over a fresh database on the test server; the database is deleted after.
 
     The containers are created by a client of their own, as infrastructure creates them in
-    Azure, so that the app's client starts cold. The SDK's HTTP session pools 10 connections
-    per host, enough for the bench's 8 concurrent callers. By default the client is built as
-    the app builds its own (`app_client_options`); pass `transport` and options to compare others.
+    Azure, so that the app's client starts cold. The app's transport opens a connection per
+    concurrent caller and keeps up to 16 per host, enough for the bench's 8. By default the
+    client is built as the app builds its own (its transport inside a `CountingTransport`, and
+    `app_client_options`); pass `transport` and options to compare others.
     """
     name = f"bench-{uuid.uuid4().hex[:10]}"
     admin = make_client(server.endpoint, CountingTransport())
     create_containers(admin, name)
     if transport is None:
-        transport = CountingTransport(use_env_settings=False)
+        transport = CountingTransport()
         client_options = {**app_client_options(), **client_options}
     client = make_client(server.endpoint, transport, **client_options)
     transport.reset()

@@ -1,4 +1,4 @@
-"""The Cosmos client reads proxies from the environment only when CARTRACKER_COSMOS_USE_PROXY_ENV says so."""
+"""The app's own transport, or proxies from the environment when CARTRACKER_COSMOS_USE_PROXY_ENV says so."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
-from cartracker.adapters.cosmos_client import create_client
+from cartracker.adapters.cosmos_client import create_client, create_transport
+from cartracker.adapters.http_transport import HttpClientTransport
 from cartracker.settings import SETTING_COSMOS_USE_PROXY_ENV, ConfigurationError, Settings
 from tests.conftest import CosmosEnv
 
@@ -49,3 +50,14 @@ def test_the_setting_takes_1_or_0_and_nothing_else() -> None:
     assert Settings.from_env({SETTING_COSMOS_USE_PROXY_ENV: "0"}).cosmos_use_proxy_env is False
     with pytest.raises(ConfigurationError):
         Settings.from_env({SETTING_COSMOS_USE_PROXY_ENV: "yes"})
+
+
+def test_the_app_uses_its_own_transport_unless_a_proxy_is_wanted() -> None:
+    from azure.core.pipeline.transport import RequestsTransport  # noqa: PLC0415 - imports requests
+
+    assert isinstance(create_transport(Settings.from_env({})), HttpClientTransport)
+    proxied = create_transport(Settings.from_env({SETTING_COSMOS_USE_PROXY_ENV: "1"}))
+    assert isinstance(proxied, RequestsTransport)
+    assert proxied._use_env_settings  # reads HTTPS_PROXY and NO_PROXY (test above)
+    # The SDK's own proxy_config needs RequestsTransport too, with or without the environment.
+    assert isinstance(create_transport(Settings.from_env({}), proxied=True), RequestsTransport)

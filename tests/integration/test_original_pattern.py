@@ -65,7 +65,7 @@ def test_the_original_pays_a_new_client_for_every_repository_call(
     app.list_cars_predicted()
     assert log.kinds() == [*NEW_CLIENT, "read", *NEW_CLIENT, "query"], "predictions: one query over every car"
 
-    transport = CountingTransport(use_env_settings=False)
+    transport = CountingTransport()
     services = bootstrap(cosmos.settings, cosmos_client=make_client(cosmos_server.endpoint, transport))
     car_id = services.commands.add_car(VOLVO).car_id  # also reads the container's properties, once
     transport.reset()

@@ -11,7 +11,8 @@ the production adapter:
   Python SDK sends it once, in the ``x-ms-documentdb-partitionkey`` header
   (:class:`CountingTransport` copies it across);
 * it serves a self-signed, long-expired certificate, so the client cannot verify
-  TLS (the resulting ``InsecureRequestWarning`` is ignored for loopback hosts only);
+  TLS (the SDK turns verification off for ``127.0.0.1`` itself; with a ``RequestsTransport``
+  inside, the resulting ``InsecureRequestWarning`` is ignored for loopback hosts only);
 * it scopes a single-partition query by its WHERE clause alone, so queries must
   also filter on the partition-key field (a rule for the tests and the adapter's
   queries, nothing to patch here);
@@ -19,7 +20,8 @@ the production adapter:
   the plumbing tests), and it has no real change feed.
 
 :class:`CountingTransport` also records every HTTP request the SDK actually sends,
-so tests can assert that an operation costs exactly N round trips.
+so tests can assert that an operation costs exactly N round trips. It wraps the app's own
+transport (``cartracker/adapters/http_transport.py``) unless given another.
 """
 
 from __future__ import annotations
@@ -37,19 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from azure.core.pipeline.transport import HttpTransport
 from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from urllib3.exceptions import InsecureRequestWarning
 
-if TYPE_CHECKING:
-    # The same class; the public module serves it through a lazy module __getattr__,
-    # which type checkers see as Any.
-    from azure.core.pipeline.transport._requests_basic import RequestsTransport
-else:
-    from azure.core.pipeline.transport import RequestsTransport
-
+from cartracker.adapters.http_transport import HttpClientTransport
 from cartracker.settings import (
     EMULATOR_KEY,
     EVENTS_CONTAINER,
@@ -291,25 +288,43 @@ def _is_true(value: str | None) -> bool:
     return value is not None and value.strip().lower() == "true"
 
 
-class CountingTransport(RequestsTransport):
+class CountingTransport(HttpTransport[Any, Any]):
     """An azure-core transport that counts the SDK's round trips and adapts batches to the test server.
 
-    Pass it to :func:`make_client` (or ``CosmosClient(..., transport=...)``). Every
-    request actually sent -- retries and metadata reads included -- is recorded as a
-    :class:`RoundTrip`, so a test can assert e.g. that a warm command is exactly one
-    ``batch``. Thread-safe for counting; the warning filter is process-global (see
-    :meth:`send`), which is fine for tests.
+    It wraps the transport that really sends (`inner`; by default the app's own,
+    :class:`~cartracker.adapters.http_transport.HttpClientTransport`, so the tests exercise
+    what production runs). Pass it to :func:`make_client` (or ``CosmosClient(...,
+    transport=...)``). Every request actually sent -- retries and metadata reads included --
+    is recorded as a :class:`RoundTrip`, so a test can assert e.g. that a warm command is
+    exactly one ``batch``. Thread-safe for counting; the warning filter is process-global
+    (see ``__init__``), which is fine for tests.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # The server's certificate cannot be verified (self-signed, expired), and urllib3 warns on
-        # every request to it. Ignore exactly that warning, for loopback hosts, process-wide (the
-        # SDK also sends from background threads). pytest re-installs its filters for each test,
-        # so pyproject.toml carries the same filter for the test runs.
+    def __init__(self, inner: HttpTransport[Any, Any] | None = None) -> None:
+        self.inner: HttpTransport[Any, Any] = inner if inner is not None else HttpClientTransport()
+        # With a `RequestsTransport` inside, urllib3 warns on every request to the server, whose
+        # certificate cannot be verified (self-signed, expired). Ignore exactly that warning, for
+        # loopback hosts, process-wide (the SDK also sends from background threads). pytest
+        # re-installs its filters for each test, so pyproject.toml carries the same filter.
         warnings.filterwarnings("ignore", message=_INSECURE_LOOPBACK, category=InsecureRequestWarning)
         self._lock = threading.Lock()
         self._records: list[RoundTrip] = []
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> CountingTransport:
+        self.open()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    def sleep(self, duration: float) -> None:
+        self.inner.sleep(duration)
 
     # --- counting -------------------------------------------------------------
 
@@ -364,7 +379,7 @@ class CountingTransport(RequestsTransport):
             request.headers[_H_CROSS_PARTITION] = "True"
         status: int | None = None
         try:
-            response = super().send(request, **kwargs)
+            response = self.inner.send(request, **kwargs)
             status = int(response.status_code)
             return response
         finally:
@@ -431,7 +446,9 @@ def _copy_partition_key_into_operations(request: Any, headers: Mapping[str, str]
     request.headers["Content-Length"] = str(len(encoded))
 
 
-def make_client(endpoint: str, transport: RequestsTransport | None = None, **kwargs: Any) -> CosmosClient:
+def make_client(
+    endpoint: str, transport: HttpTransport[Any, Any] | None = None, **kwargs: Any
+) -> CosmosClient:
     """A ``CosmosClient`` for the test server: emulator key, no TLS verification, quiet HTTP logging.
 
     Creating the client costs two ``account`` round trips (the account read and a

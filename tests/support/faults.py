@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import requests
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-from azure.core.pipeline.transport import RequestsTransportResponse
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.utils import case_insensitive_dict
 
+from cartracker.adapters.http_wire import BufferedResponse
 from tests.support.cosmos import CountingTransport, classify
 
 Fault = Literal["throttle", "unavailable", "reset", "lost_answer", "timeout"]
@@ -48,8 +49,10 @@ class Rule:
 
 
 class FaultyTransport(CountingTransport):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    """A `CountingTransport` (over the app's transport unless given `inner`) that injects faults."""
+
+    def __init__(self, inner: HttpTransport[Any, Any] | None = None) -> None:
+        super().__init__(inner)
         self._rules: list[Rule] = []
         self._rules_lock = threading.Lock()
         self.injected: list[tuple[str, Fault]] = []
@@ -120,10 +123,7 @@ def _partition_key_of(headers: dict[str, str]) -> str | None:
     return str(keys[0]) if isinstance(keys, list) and len(keys) == 1 else None
 
 
-def _answer(request: Any, status: int, headers: dict[str, str]) -> RequestsTransportResponse:
-    raw = requests.Response()
-    raw.status_code = status
-    raw.headers.update({"Content-Type": "application/json", **headers})
-    raw._content = json.dumps({"code": str(status), "message": "injected fault"}).encode()
-    raw.url = request.url
-    return RequestsTransportResponse(request, raw)
+def _answer(request: Any, status: int, headers: dict[str, str]) -> BufferedResponse:
+    body = json.dumps({"code": str(status), "message": "injected fault"}).encode()
+    all_headers = case_insensitive_dict({"Content-Type": "application/json", **headers})
+    return BufferedResponse(request, status, "injected", all_headers, body)
