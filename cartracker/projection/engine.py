@@ -53,8 +53,8 @@ from cartracker.projection.status import StatusRecorder, batch_mark
 
 log = logging.getLogger(__name__)
 
-# Shards one batch writes at once. The Cosmos SDK's HTTP session keeps 10 connections per host, so up
-# to 10 requests run side by side without opening more; SQLite serialises the writes themselves.
+# Shards one batch writes at once: each is a query and a batch on a connection of its own (the app's
+# transport keeps up to 16 idle per host, so they are reused); SQLite serialises the writes themselves.
 PARALLEL_SHARD_WRITES = 8
 
 
