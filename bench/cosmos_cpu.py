@@ -21,8 +21,9 @@ Variants, interleaved round by round (the median of each is reported), all but
 * `proxyEnv` and `app` again with `EXTRA_VARIABLES` more environment variables, about what a
   Functions worker's environment adds: the lookups grow with the environment.
 
-The test server's adaptations (`CountingTransport` re-serializes every batch)
-are in every variant, so the ratios slightly overstate the SDK's share.
+Every variant sends through the tests' `CountingTransport`, which only classifies and counts
+each request (the test server's batch quirk is fixed in the server, not by rewriting bodies),
+so the ratios overstate the client's share by that little.
 """
 
 from __future__ import annotations
