@@ -39,7 +39,7 @@ from bench import (
     throughput,
 )
 from bench.context import FULL, QUICK, Context
-from bench.report import Section, describe, machine, render_table
+from bench.report import Figure, Section, describe, machine, render_table
 from tests.support.cosmos import start_cosmos_server
 
 SECTIONS: list[tuple[str, Callable[[Context], Section]]] = [
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             section.seconds = time.perf_counter() - section_started
             print(f"{section.seconds:.1f} s", flush=True)
             sections.append(section)
+    if (between := ratios(sections)) is not None:
+        sections.append(between)
     total = time.perf_counter() - started
 
     about = machine()
@@ -108,6 +110,26 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     return 0
+
+
+def ratios(sections: list[Section]) -> Section | None:
+    """Ratios between figures of different sections, measured in this one run (None if one is missing)."""
+    figures = {figure.key: figure for section in sections for figure in section.figures}
+    sqlite, memory = figures.get("commands.inProcess1.cpuPerCommand"), figures.get("cpu.perCommand")
+    if sqlite is None or memory is None or "sqlite" not in sqlite.values:
+        return None
+    section = Section("Ratios between sections (this run)")
+    section.add(
+        Figure(
+            "ratios.sqliteOverMemoryCpu",
+            "Python CPU per command: on SQLite ÷ on an in-memory store",
+            "ratio",
+            {"sqlite": sqlite.values["sqlite"] / memory.values["any"]},
+            digits=2,
+            note="what the embedded store adds to a command's CPU, whatever the machine's speed",
+        )
+    )
+    return section
 
 
 def results(sections: list[Section], about: dict[str, Any], *, quick: bool, seconds: float) -> dict[str, Any]:
