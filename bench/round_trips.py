@@ -33,6 +33,10 @@ OPERATIONS: list[tuple[str, str, Target]] = [
     ("commandWarm", "command, warm cache", Target("<=", 1, "1")),
     ("carRead", "car read", Target("<=", 1, "1")),
     ("historyPage", "history page", Target("<=", 1, "1")),
+    ("carAsOfVersion", "car as it was at a version (asOfVersion)", Target("<=", 1, "1")),
+    ("commandKeyed", "command with an Idempotency-Key, warm cache", Target("<=", 1, "1")),
+    ("keyedReplayWarm", "its retry (replay of the first outcome), warm cache", Target("<=", 2, "2")),
+    ("keyedReplayCold", "its retry, cold cache", Target("<=", 3, "3")),
     ("listPage", "list page, no lagging token", Target("<=", 2, "2")),
     ("listPageLagging", "list page, 1 lagging token", Target("<=", 3, "2 + 1")),
 ]
@@ -140,10 +144,16 @@ def measure(services: Services, meter: Meter) -> RoundTrips:
     counted("commandWarm", lambda: cold.execute(car_id, oil_change(2)))
     counted("carRead", lambda: services.queries.car(car_id))
     counted("historyPage", lambda: services.queries.history(car_id))
+    counted("carAsOfVersion", lambda: services.queries.car_at_version(car_id, 1))
+    keyed = oil_change(3)
+    counted("commandKeyed", lambda: cold.execute(car_id, keyed, idempotency_key="bench-key"))
+    counted("keyedReplayWarm", lambda: cold.execute(car_id, keyed, idempotency_key="bench-key"))
+    again = CommandService(services.events)  # the retry lands on an instance that never saw the car
+    counted("keyedReplayCold", lambda: again.execute(car_id, keyed, idempotency_key="bench-key"))
 
     services.projector.apply(services.events.read_events(car_id))
     counted("listPage", services.car_list.page)
-    lagging = services.commands.execute(car_id, oil_change(3))  # the projector has not seen it
+    lagging = services.commands.execute(car_id, oil_change(4))  # the projector has not seen it
     counted("listPageLagging", lambda: services.car_list.page(after=[lagging.consistency_token]))
 
     # A first batch gives every shard its subtotal (a create, once in a shard's life); the second
