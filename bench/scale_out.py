@@ -44,7 +44,7 @@ from azure.cosmos import PartitionKey
 from bench.context import Context
 from bench.projector import COMMANDS
 from bench.report import Figure, Section, Store
-from bench.stores import PortCalls, app_client_options, sqlite_services
+from bench.stores import PortCalls, app_client_options, cosmos_settings, sqlite_services, sqlite_settings
 from cartracker.bootstrap import Services, bootstrap
 from cartracker.documents import EVENT_DOC, head_from_document
 from cartracker.domain.commands import AddCar
@@ -59,16 +59,10 @@ from cartracker.projection.car_list import (
 )
 from cartracker.projection.engine import PARALLEL_SHARD_WRITES, ProjectionFailed, Projector
 from cartracker.settings import (
-    CONNECTION_PREFIX,
     DEFAULT_LIST_SHARDS,
-    EMULATOR_KEY,
     EVENTS_CONTAINER,
-    SETTING_DATABASE,
-    SETTING_SQLITE_PATH,
-    SETTING_STORE,
     SETTING_VIEWS_CONTAINER,
     VIEWS_PARTITION_KEY,
-    Settings,
 )
 from tests.support.cosmos import CountingTransport, create_containers, make_client, start_cosmos_server
 from tests.support.projection import Views, stored_views
@@ -238,19 +232,8 @@ def _cosmos_services(
 ) -> tuple[Services, CountingTransport]:
     transport = CountingTransport()
     client = make_client(endpoint, transport, **app_client_options())
-    settings = Settings.from_env(
-        {
-            SETTING_STORE: "cosmos",
-            SETTING_DATABASE: database,
-            SETTING_VIEWS_CONTAINER: views_container,
-            CONNECTION_PREFIX: f"AccountEndpoint={endpoint};AccountKey={EMULATOR_KEY};",
-        }
-    )
+    settings = cosmos_settings(endpoint, database, **{SETTING_VIEWS_CONTAINER: views_container})
     return bootstrap(settings, cosmos_client=client), transport
-
-
-def _sqlite_settings(path: Path) -> Settings:
-    return Settings.from_env({SETTING_STORE: "sqlite", SETTING_SQLITE_PATH: str(path)})
 
 
 # --- one scale-out run -------------------------------------------------------------------------------
@@ -369,7 +352,7 @@ def _projector(job: Job) -> tuple[Projector[Any], Callable[[], int]]:
         services.events.read_head("warm-up")
         return _car_list(services, job.parallel), lambda: transport.count
     calls = PortCalls()
-    counted = calls.counted(bootstrap(_sqlite_settings(Path(job.sqlite_path))))
+    counted = calls.counted(bootstrap(sqlite_settings(Path(job.sqlite_path))))
     return _car_list(counted, job.parallel), lambda: len(calls.kinds())
 
 

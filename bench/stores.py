@@ -46,8 +46,24 @@ from tests.support.cosmos import CosmosServer, CountingTransport, create_contain
 
 def sqlite_services(directory: Path, name: str) -> Services:
     """The app's services over a new SQLite file `name` in `directory`."""
-    path = directory / f"{name}-{uuid.uuid4().hex[:8]}.sqlite3"
-    return bootstrap(Settings.from_env({SETTING_STORE: "sqlite", SETTING_SQLITE_PATH: str(path)}))
+    return bootstrap(sqlite_settings(directory / f"{name}-{uuid.uuid4().hex[:8]}.sqlite3"))
+
+
+def sqlite_settings(path: Path) -> Settings:
+    """The app's settings for the SQLite file at `path`."""
+    return Settings.from_env({SETTING_STORE: "sqlite", SETTING_SQLITE_PATH: str(path)})
+
+
+def cosmos_settings(endpoint: str, database: str, **more: str) -> Settings:
+    """The app's settings for `database` on the test server at `endpoint` (plus any other settings)."""
+    return Settings.from_env(
+        {
+            SETTING_STORE: "cosmos",
+            SETTING_DATABASE: database,
+            CONNECTION_PREFIX: f"AccountEndpoint={endpoint};AccountKey={EMULATOR_KEY};",
+            **more,
+        }
+    )
 
 
 @dataclass
@@ -77,13 +93,7 @@ def cosmos_database(
         client_options = {**app_client_options(), **client_options}
     client = make_client(server.endpoint, transport, **client_options)
     transport.reset()
-    settings = Settings.from_env(
-        {
-            SETTING_STORE: "cosmos",
-            SETTING_DATABASE: name,
-            CONNECTION_PREFIX: f"AccountEndpoint={server.endpoint};AccountKey={EMULATOR_KEY};",
-        }
-    )
+    settings = cosmos_settings(server.endpoint, name)
     try:
         yield CosmosDatabase(bootstrap(settings, cosmos_client=client), client, transport)
     finally:

@@ -286,12 +286,15 @@ class Projector(Generic[R]):
         only the message of a worker's log record to Application Insights.
         """
         applied_at = self.clock()
+        logging_on = log.isEnabledFor(logging.INFO)  # the batch's hot loop: build records only if kept
         for car, after, up_to in moved:
             for version in sorted(v for v in car.events if after < v <= up_to):
                 stored = car.events[version]
                 delay = max(0.0, (applied_at - stored.event.occurred_at).total_seconds())
                 change = AppliedChange(car.car_id, version, stored.correlation_id, stored.command_id, delay)
                 report.applied.append(change)
+                if not logging_on:
+                    continue
                 log.info(
                     "%s applied %s v%d to %s after %.3f s (correlationId=%s causationId=%s)",
                     self.name,

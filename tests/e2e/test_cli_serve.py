@@ -28,23 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_serve_answers_logs_each_request_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "nested" / "cartracker.sqlite3"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cartracker", "serve", "--port", "0", "--db", str(db)],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stderr is not None
-    stderr = process.stderr
-
-    def read_lines() -> None:
-        for line in stderr:
-            lines.put(line)
-
-    reader = threading.Thread(target=read_lines, daemon=True)
-    reader.start()
+    process, lines, reader = start_serving(db)
     try:
         api = wait_for(lines, re.compile(r"listening on (http://\S+/api)")).group(1)
         trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
